@@ -1,0 +1,101 @@
+"""Run the collection's modules and playbooks the way users do: through ansible-playbook.
+
+``run_module`` writes a one-task playbook that calls the module with arguments taken from a
+vars file (so that no argument, secrets included, appears on a command line) and collects the
+registered result as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+_MODULE_PLAYBOOK = """\
+- hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - name: Call the module under test
+      {module}: "{{{{ module_args }}}}"
+      register: module_result
+      ignore_errors: true
+    - name: Save the result for the test
+      ansible.builtin.copy:
+        content: "{{{{ module_result | to_json }}}}"
+        dest: "{{{{ result_path }}}}"
+        mode: "0600"
+      no_log: true
+"""
+
+
+@dataclass
+class PlaybookRun:
+    rc: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+def ansible_env(extra: dict | None = None) -> dict:
+    env = dict(os.environ)
+    env.update(
+        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
+        ANSIBLE_COLLECTIONS_PATH=str(REPO / ".collections"),
+        ANSIBLE_LOCALHOST_WARNING="false",
+        ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
+        ANSIBLE_PYTHON_INTERPRETER=sys.executable,
+        ANSIBLE_NOCOLOR="1",
+        PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+    )
+    env.update(extra or {})
+    return env
+
+
+def run_playbook(playbook: str | Path, *args: str, inventory: str | Path | None = None, extra_vars: dict | None = None,
+                 env: dict | None = None, timeout: float = 900, check: bool = False) -> PlaybookRun:
+    """Run ``ansible-playbook`` from the repository root and return its exit code and output."""
+    cmd = [str(BIN / "ansible-playbook"), str(playbook)]
+    if inventory:
+        cmd += ["-i", str(inventory)]
+    if check:
+        cmd.append("--check")
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as varsfile:
+        json.dump(extra_vars or {}, varsfile)
+    try:
+        cmd += ["-e", f"@{varsfile.name}", *args]
+        proc = subprocess.run(cmd, cwd=REPO, env=ansible_env(env), capture_output=True, text=True, timeout=timeout, check=False)
+    finally:
+        os.unlink(varsfile.name)
+    return PlaybookRun(proc.returncode, proc.stdout, proc.stderr)
+
+
+def run_module(module: str, module_args: dict, *args: str, check: bool = False, diff: bool = False,
+               env: dict | None = None, timeout: float = 600) -> dict:
+    """Call ``medops.runbook.<module>`` (or a fully qualified name) and return its result dict.
+
+    The returned dict carries ``_run`` (the PlaybookRun) for tests that inspect the output.
+    """
+    fqcn = module if "." in module else f"medops.runbook.{module}"
+    with tempfile.TemporaryDirectory() as tmp:
+        playbook = Path(tmp) / "call.yml"
+        playbook.write_text(_MODULE_PLAYBOOK.format(module=fqcn))
+        result_path = Path(tmp) / "result.json"
+        extra = ["--diff"] if diff else []
+        run = run_playbook(playbook, *extra, *args, inventory="localhost,", check=check, env=env, timeout=timeout,
+                           extra_vars={"module_args": module_args, "result_path": str(result_path)})
+        if not result_path.exists():
+            raise AssertionError(f"the module run produced no result (rc={run.rc}):\n{run.output[-4000:]}")
+        result = json.loads(result_path.read_text())
+    result["_run"] = run
+    return result
