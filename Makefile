@@ -1,0 +1,66 @@
+# medops.runbook — one entry point. `make demo` and `make test` are the two commands that matter.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+LAB := $(BIN)/python -m medops_lab
+export PYTHONPATH := $(CURDIR)/lab
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.collections
+export MEDOPS_LAB_STATE ?= $(CURDIR)/lab/state
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help demo test deps venv lab-up lab-down lab-status unit integration sanity lint build install-check clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+demo: deps venv lab-up ## start the three-clinic lab and run the main job against it
+	$(BIN)/ansible-playbook playbooks/health_check.yml -i inventories/lab
+
+test: deps venv unit integration sanity lint build install-check ## the whole suite (what CI runs)
+
+deps: ## install the Debian packages the lab and tests need (as root), or say which
+	@bash scripts/install-deps.sh
+
+venv: $(VENV)/.installed ## the project virtualenv with pinned dev requirements
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements-dev.txt
+	touch $@
+
+lab-up: venv ## start (or keep) the lab: PostgreSQL, Redis and one service per clinic
+	$(LAB) up
+
+lab-down: ## stop every process the lab started
+	$(LAB) down
+
+lab-status: ## per clinic: pid, port, version, health
+	$(LAB) status
+
+unit: venv ## unit tests (pure logic)
+	$(BIN)/pytest tests/unit
+
+integration: venv ## integration tests against real servers started by the tests
+	$(BIN)/pytest tests/integration
+
+sanity: venv ## ansible-test sanity on a copy of the collection
+	VENV=$(CURDIR)/$(VENV) bash scripts/sanity.sh
+
+lint: venv ## ansible-lint, production profile
+	$(BIN)/ansible-lint --offline --profile production
+
+build: venv ## build the collection tarball into build/
+	mkdir -p build
+	$(BIN)/ansible-galaxy collection build --force --output-path build .
+
+install-check: build ## install the tarball into a scratch collections path and use it from there
+	bash scripts/install-check.sh $(CURDIR)/$(VENV)
+
+clean: ## remove build output (not the lab: use lab-down)
+	rm -rf build tests/output
