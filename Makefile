@@ -12,6 +12,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.collections
 export MEDOPS_LAB_STATE ?= $(CURDIR)/lab/state
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: help demo test deps venv lab-up lab-down lab-status unit integration sanity lint build install-check clean
 

@@ -16,9 +16,11 @@ if [ -n "$forbidden" ]; then
   exit 1
 fi
 
+# Only the scratch path: the checkout's own copy must not be what answers below.
+touch "$scratch/ansible.cfg"
+export ANSIBLE_COLLECTIONS_PATH=$scratch ANSIBLE_CONFIG=$scratch/ansible.cfg
 "$venv/bin/ansible-galaxy" collection install --offline -p "$scratch" "$tarball" >/dev/null
-export ANSIBLE_COLLECTIONS_PATH=$scratch ANSIBLE_CONFIG=/dev/null
-installed=$("$venv/bin/ansible-galaxy" collection list medops.runbook -p "$scratch" 2>/dev/null | grep -c 'medops.runbook' || true)
+installed=$("$venv/bin/ansible-galaxy" collection list medops.runbook 2>/dev/null | grep -c 'medops.runbook' || true)
 [ "$installed" -ge 1 ] || { echo "medops.runbook is not listed after install" >&2; exit 1; }
 modules=$("$venv/bin/ansible-doc" -t module -l medops.runbook 2>/dev/null | awk '{print $1}')
 for module in $(cd "$repo/plugins/modules" && ls *.py 2>/dev/null | sed 's/\.py$//'); do
