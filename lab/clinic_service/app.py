@@ -1,0 +1,175 @@
+"""HTTP side of the service: health endpoints in the shapes the runbooks use, and smoke-test surfaces."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import psycopg2
+import redis
+
+from . import RELEASE, RELEASE_DIR, VERSION, db
+from .flags import FlagFile
+from .migrate import release_migrations
+
+log = logging.getLogger("clinic_service.http")
+
+# A failing database makes the clinic unusable; the other checks only degrade it.
+CRITICAL = ("database",)
+READY_CHECKS = ("database", "redis", "migrations", "warmup")
+
+
+class RateLimiter:
+    """Fixed one-minute window per client address; only /api/ requests count."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self._windows: dict = {}
+        self._lock = threading.Lock()
+
+    def hit(self, client: str, count: bool) -> int:
+        window = int(time.time() // 60)
+        with self._lock:
+            seen_window, used = self._windows.get(client, (window, 0))
+            if seen_window != window:
+                used = 0
+            if count:
+                used += 1
+            self._windows[client] = (window, used)
+            return self.limit - used
+
+
+class Clinic:
+    """Everything a request handler needs: config, probes, flags, worker."""
+
+    def __init__(self, cfg, worker):
+        self.cfg = cfg
+        self.worker = worker
+        self.flags = FlagFile(cfg.flags_file)
+        self.limiter = RateLimiter(cfg.rate_limit)
+        self.migrations = [path.stem for path in release_migrations()]
+        self.redis = redis.Redis(**cfg.redis, socket_timeout=1, socket_connect_timeout=1)
+
+    def checks(self) -> tuple[dict, dict]:
+        checks, details = {}, {}
+        try:
+            pending = db.probe(self.cfg.db, self.migrations)["pending"]
+            checks["database"] = "ok"
+            checks["migrations"] = "fail" if pending else "ok"
+            if pending:
+                details["migrations"] = f"pending: {', '.join(pending)}"
+        except psycopg2.Error as exc:
+            checks["database"] = checks["migrations"] = "fail"
+            details["database"] = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        try:
+            self.redis.ping()
+            checks["redis"] = "ok"
+        except redis.RedisError as exc:
+            checks["redis"] = "fail"
+            details["redis"] = str(exc).strip() or type(exc).__name__
+        checks["queue"] = "ok" if self.worker.healthy() and checks["redis"] == "ok" else "fail"
+        if "ready-never-healthy" in RELEASE["faults"]:
+            checks["warmup"] = "fail"
+            details["warmup"] = "cache warm-up never completes in this release"
+        return checks, details
+
+    def health(self) -> tuple[int, dict]:
+        checks, details = self.checks()
+        failed = [name for name, state in checks.items() if state != "ok"]
+        status = "unhealthy" if any(name in CRITICAL for name in failed) else "degraded" if failed else "healthy"
+        body = {"status": status, "version": VERSION, "clinic": self.cfg.clinic, "checks": checks,
+                "degraded_services": failed, "details": details}
+        return (503 if status == "unhealthy" else 200), body
+
+    def ready(self) -> tuple[int, dict]:
+        checks, details = self.checks()
+        checks = {name: state for name, state in checks.items() if name in READY_CHECKS}
+        failed = [name for name, state in checks.items() if state != "ok"]
+        body = {"ready": not failed, "status": "fail" if failed else "ok", "version": VERSION, "checks": checks,
+                "failed": failed, "details": {k: v for k, v in details.items() if k in failed}}
+        return (503 if failed else 200), body
+
+    def health_db(self) -> tuple[int, dict]:
+        try:
+            db.probe(self.cfg.db, [])
+            return 200, {"status": "ok", "database": "connected"}
+        except psycopg2.Error as exc:
+            return 503, {"status": "fail", "database": "disconnected", "error": str(exc).strip().splitlines()[0]}
+
+    def patients(self) -> tuple[int, dict]:
+        try:
+            with contextlib.closing(db.connect(self.cfg.db)) as conn, conn.cursor() as cur:
+                cur.execute("SELECT id, full_name FROM patients ORDER BY id")
+                return 200, {"patients": [{"id": row[0], "name": row[1]} for row in cur.fetchall()]}
+        except psycopg2.Error:
+            return 503, {"error": "database unavailable"}
+
+
+class Handler(BaseHTTPRequestHandler):
+    server_version = "clinic-service"
+    sys_version = ""
+    clinic: Clinic  # set on the subclass built by make_server
+
+    def do_GET(self):  # noqa: N802 (http.server naming)
+        started = time.monotonic()
+        path = self.path.split("?", 1)[0].rstrip("/") or "/"
+        status, body = self.route(path)
+        remaining = self.clinic.limiter.hit(self.client_address[0], path.startswith("/api/"))
+        if remaining < 0 and path.startswith("/api/"):
+            status, body = 429, {"error": "rate limit exceeded"}
+        payload = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("X-RateLimit-Limit", str(self.clinic.limiter.limit))
+        self.send_header("X-RateLimit-Remaining", str(max(remaining, 0)))
+        self.send_header("X-Clinic-Version", VERSION)
+        self.end_headers()
+        self.wfile.write(payload)
+        log.info("%s %s %d %.1fms", self.command, path, status, (time.monotonic() - started) * 1000)
+
+    do_HEAD = do_GET
+
+    def route(self, path: str) -> tuple[int, dict]:
+        clinic, cfg = self.clinic, self.clinic.cfg
+        if path == "/health":
+            return clinic.health()
+        if path == "/health/live":
+            return 200, {"status": "ok", "alive": True, "version": VERSION}
+        if path == "/health/ready":
+            return clinic.ready()
+        if path == "/health/db":
+            return clinic.health_db()
+        if path == "/api/version":
+            return 200, {"version": VERSION, "clinic": cfg.clinic, "release": RELEASE_DIR.name,
+                         "environment": cfg.environment}
+        if path == "/api/flags":
+            return 200, {"flags": clinic.flags.current()}
+        if path == "/api/patients":
+            if not self._authorised():
+                return 401, {"error": "unauthorized"}
+            return clinic.patients()
+        if path == "/api/dev":
+            if cfg.environment == "production":
+                return 403, {"error": "forbidden in production"}
+            return 200, {"dev": True}
+        return 404, {"error": "not found"}
+
+    def _authorised(self) -> bool:
+        header = self.headers.get("Authorization", "")
+        token = self.clinic.cfg.api_token
+        return bool(token) and header.startswith("Bearer ") and header[len("Bearer "):].strip() == token
+
+    def log_message(self, fmt, *args):  # the access log line above replaces http.server's stderr line
+        pass
+
+
+def make_server(cfg, worker) -> ThreadingHTTPServer:
+    handler = type("ClinicHandler", (Handler,), {"clinic": Clinic(cfg, worker)})
+    server = ThreadingHTTPServer((cfg.host, cfg.port), handler)
+    server.daemon_threads = True
+    return server

@@ -1,0 +1,97 @@
+"""Lab control: ``python -m medops_lab [--state DIR] <command>``.
+
+Commands: artifacts, up [--clinics N], down [--purge], status [--json], restart CLINIC,
+stop-service CLINIC, start-service CLINIC, stop-db, start-db, stop-redis, start-redis, pids.
+The state directory is --state, else $MEDOPS_LAB_STATE, else lab/state/ in the checkout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from . import artifacts
+from .lab import Lab, LabError, state_dir
+from .servers import ServerError
+
+CLINIC_COMMANDS = {"restart": "restart", "stop-service": "stop_service", "start-service": "start_service"}
+SIMPLE_COMMANDS = {"stop-db": "stop_db", "start-db": "start_db", "stop-redis": "stop_redis", "start-redis": "start_redis"}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m medops_lab", description=__doc__.split("\n\n")[0])
+    state_opt = argparse.ArgumentParser(add_help=False)
+    state_opt.add_argument("--state", default=argparse.SUPPRESS, help="lab state directory")
+    parser.add_argument("--state", help="lab state directory (default: $MEDOPS_LAB_STATE or lab/state)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("artifacts", parents=[state_opt], help="build the release tarballs into <state>/artifacts")
+    up = sub.add_parser("up", parents=[state_opt], help="start (or keep) PostgreSQL, Redis and every clinic service")
+    up.add_argument("--clinics", type=int, default=3, help="number of clinics (default 3: kin, lub, gom)")
+    up.add_argument("--environment", default="production", help="environment the services report (default production)")
+    down = sub.add_parser("down", parents=[state_opt], help="stop every process the lab started")
+    down.add_argument("--purge", action="store_true", help="also delete the state directory")
+    status = sub.add_parser("status", parents=[state_opt], help="per clinic: pid, port, version, health")
+    status.add_argument("--json", action="store_true")
+    sub.add_parser("pids", parents=[state_opt], help="pids of every running lab process (JSON)")
+    for name in CLINIC_COMMANDS:
+        cmd = sub.add_parser(name, parents=[state_opt], help=f"{name.replace('-', ' ')} of one clinic")
+        cmd.add_argument("clinic")
+    for name in SIMPLE_COMMANDS:
+        sub.add_parser(name, parents=[state_opt], help=name.replace("-", " ").replace("db", "the lab PostgreSQL"))
+    return parser
+
+
+def _print_status(status: dict) -> None:
+    print(f"state {status['state']}")
+    print(f"postgres port {status['postgres']['port']} pid {status['postgres']['pid'] or '-'}; "
+          f"redis port {status['redis']['port']} pid {status['redis']['pid'] or '-'}")
+    print(f"{'clinic':<7}{'name':<12}{'pid':>8}{'port':>7}  {'version':<20}health")
+    for row in status["clinics"]:
+        health = f"{row['http'] or '-'} {row['health']}" + (f" ({', '.join(row['degraded'])})" if row["degraded"] else "")
+        print(f"{row['clinic']:<7}{row['name']:<12}{row['pid'] or '-':>8}{row['port']:>7}  {row['version'] or '-':<20}{health}")
+
+
+def run(args) -> int:
+    state = state_dir(args.state)
+    if args.command == "artifacts":
+        print(json.dumps(artifacts.build(state / "artifacts"), indent=2))
+        return 0
+    lab = Lab(state)
+    started = time.monotonic()
+    if args.command == "up":
+        result = lab.up(args.clinics, args.environment)
+        result["elapsed"] = round(time.monotonic() - started, 2)
+        print(json.dumps(result, indent=2))
+    elif args.command == "down":
+        result = lab.down()
+        if args.purge and lab.file.exists():
+            shutil.rmtree(state)
+            result["purged"] = str(state)
+        print(json.dumps(result))
+    elif args.command == "status":
+        status = lab.status()
+        print(json.dumps(status, indent=2)) if args.json else _print_status(status)
+    elif args.command == "pids":
+        print(json.dumps(lab.pids()))
+    elif args.command in CLINIC_COMMANDS:
+        print(json.dumps(getattr(lab, CLINIC_COMMANDS[args.command])(args.clinic)))
+    else:
+        print(json.dumps(getattr(lab, SIMPLE_COMMANDS[args.command])()))
+    return 0
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return run(args)
+    except (LabError, ServerError) as exc:
+        print(f"medops_lab {args.command}: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

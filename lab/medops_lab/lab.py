@@ -1,0 +1,440 @@
+"""The multi-clinic lab: one PostgreSQL, one Redis and one clinic service per clinic, all on loopback.
+
+Everything lives under one state directory; ``<state>/lab.json`` records ports and paths (never a
+secret). Passwords are generated once and kept in 0600 files. Every process the lab starts is
+found again through its pid file and checked to still be that process before it is signalled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from . import artifacts
+from .servers import LOOPBACK, ManagedProcess, PostgresServer, RedisServer, ServerError, free_port, read_pidfile
+
+LAB_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_STATE = LAB_DIR / "state"
+KNOWN_CLINICS = [("kin", "Kinshasa", "Africa/Kinshasa"), ("lub", "Lubumbashi", "Africa/Lubumbashi"),
+                 ("gom", "Goma", "Africa/Lubumbashi")]
+SERVICE_START_TIMEOUT = 30.0
+SERVICE_STOP_TIMEOUT = 75.0  # above the service's own stop_timeout, so an active job can finish
+
+
+class LabError(RuntimeError):
+    """The lab cannot do what was asked; the message says why and what to do."""
+
+
+def state_dir(explicit: str | None = None) -> Path:
+    return Path(explicit or os.environ.get("MEDOPS_LAB_STATE") or DEFAULT_STATE).absolute()
+
+
+def clinic_identity(index: int) -> tuple[str, str, str]:
+    if index < len(KNOWN_CLINICS):
+        return KNOWN_CLINICS[index]
+    return f"c{index + 1:02d}", f"Clinic {index + 1:02d}", "Africa/Kinshasa"
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.chmod(path, 0o600)
+
+
+def _write_if_changed(path: Path, text: str, mode: int = 0o644) -> bool:
+    with contextlib.suppress(OSError):
+        if path.read_text(encoding="utf-8") == text:
+            return False
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
+    return True
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return handle.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def port_open(port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((LOOPBACK, port), timeout=0.5):
+        return True
+    return False
+
+
+def http_json(url: str, timeout: float = 3.0) -> tuple[int | None, dict]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.status, json.loads(resp.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        with contextlib.suppress(ValueError):
+            return exc.code, json.loads(exc.read() or b"{}")
+        return exc.code, {}
+    except (OSError, ValueError) as exc:
+        return None, {"error": str(exc)}
+
+
+class Lab:
+    def __init__(self, state: Path):
+        self.state = Path(state).absolute()
+        self.file = self.state / "lab.json"
+        self.data: dict = self._load()
+
+    # -- records --------------------------------------------------------------------------
+    def _load(self) -> dict:
+        try:
+            return json.loads(self.file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except ValueError as exc:
+            raise LabError(f"{self.file} is not valid JSON ({exc}); remove the state dir to start over") from None
+
+    def _save(self) -> None:
+        _write_if_changed(self.file, json.dumps(self.data, indent=2, sort_keys=True) + "\n")
+
+    def require(self) -> None:
+        if not self.data:
+            raise LabError(f"no lab in {self.state} (no lab.json): run `python -m medops_lab up` first")
+
+    def secret(self, relpath: str, base: Path | None = None) -> Path:
+        """Path of a 0600 secret file, generated on first use and kept afterwards."""
+        path = (base or self.state / "secrets") / relpath
+        if not path.exists():
+            _write_private(path, secrets.token_urlsafe(32) + "\n")
+        return path
+
+    @staticmethod
+    def read_secret(path: str | Path) -> str:
+        return Path(path).read_text(encoding="utf-8").strip()
+
+    def clinics(self) -> list[dict]:
+        return self.data.get("clinics", [])
+
+    def clinic(self, code: str) -> dict:
+        for clinic in self.clinics():
+            if clinic["code"] == code:
+                return clinic
+        raise LabError(f"unknown clinic {code!r}; the lab has: {', '.join(c['code'] for c in self.clinics()) or 'none'}")
+
+    # -- servers ----------------------------------------------------------------------------
+    def postgres(self) -> PostgresServer:
+        pg = self.data["postgres"]
+        return PostgresServer(Path(pg["datadir"]), port=pg["port"], password=self.read_secret(pg["password_file"]))
+
+    def redis(self) -> RedisServer:
+        rd = self.data["redis"]
+        return RedisServer(Path(rd["workdir"]), port=rd["port"], password=self.read_secret(rd["password_file"]))
+
+    def service(self, clinic: dict) -> ManagedProcess:
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        argv = [self.data["python"], "-m", "clinic_service", "serve", "--config", clinic["config"]]
+        return ManagedProcess("service", Path(clinic["run_dir"]), argv, env=env, port=clinic["port"],
+                              cwd=Path(clinic["app_root"]) / "current")
+
+    def _service_pid(self, clinic: dict) -> int | None:
+        """The pid of this clinic's service, or None; a stale pid file (pid reused) is removed."""
+        proc = self.service(clinic)
+        pid = proc.pid()
+        if pid and "clinic_service" in _cmdline(pid) and clinic["config"] in _cmdline(pid):
+            return pid
+        proc.pidfile.unlink(missing_ok=True)
+        return None
+
+    def _redis_pid(self) -> int | None:
+        proc = self.redis()
+        pid = proc.pid()
+        if pid and "redis-server" in _cmdline(pid) and f":{proc.port}" in _cmdline(pid):
+            return pid
+        proc.pidfile.unlink(missing_ok=True)
+        return None
+
+    # -- up ---------------------------------------------------------------------------------
+    def _plan(self, count: int, environment: str) -> None:
+        """Create or extend lab.json: ports are chosen once, then kept."""
+        python = sys.executable
+        data = self.data
+        data.setdefault("schema", 1)
+        data["state_dir"] = str(self.state)
+        data["python"] = python
+        data["lab_dir"] = str(LAB_DIR)
+        data["artifacts_dir"] = str(self.state / "artifacts")
+        data.setdefault("environment", environment)
+        taken = set()
+        data.setdefault("postgres", {"host": LOOPBACK, "port": free_port(), "superuser": "postgres",
+                                     "datadir": str(self.state / "postgres" / "data"),
+                                     "password_file": str(self.state / "secrets" / "postgres.password")})
+        data.setdefault("redis", {"host": LOOPBACK, "port": free_port(), "workdir": str(self.state / "redis"),
+                                  "password_file": str(self.state / "secrets" / "redis.password")})
+        taken |= {data["postgres"]["port"], data["redis"]["port"]}
+        clinics = data.setdefault("clinics", [])
+        taken |= {c["port"] for c in clinics}
+        for index in range(len(clinics), count):
+            code, name, tz = clinic_identity(index)
+            port = free_port()
+            while port in taken:
+                port = free_port()
+            taken.add(port)
+            root = self.state / "clinics" / code
+            clinics.append({
+                "code": code, "name": name, "timezone": tz, "port": port,
+                "base_url": f"http://{LOOPBACK}:{port}",
+                "db_name": f"clinic_{code}", "db_user": f"clinic_{code}",
+                "queue": f"clinic-{code}", "queue_prefix": "bull", "redis_db": 0,
+                "app_root": str(root), "backup_dir": str(root / "backups"),
+                "config": str(root / "shared" / "service.conf"), "flags_file": str(root / "shared" / "flags.env"),
+                "log_dir": str(root / "shared" / "logs"),
+                "db_password_file": str(root / "shared" / "secrets" / "db.password"),
+                "redis_password_file": str(root / "shared" / "secrets" / "redis.password"),
+                "api_token_file": str(root / "shared" / "secrets" / "api.token"),
+                "run_dir": str(self.state / "run" / code),
+            })
+
+    def _prepare_state(self) -> None:
+        self.state.mkdir(parents=True, exist_ok=True)
+        # PostgreSQL runs as the postgres account when we are root: it must be able to enter these.
+        for path in (self.state, self.state / "postgres"):
+            path.mkdir(exist_ok=True)
+            os.chmod(path, 0o755)
+        (self.state / "secrets").mkdir(exist_ok=True, mode=0o700)
+        self.secret("postgres.password")
+        self.secret("redis.password")
+
+    def up(self, count: int = 3, environment: str = "production") -> dict:
+        self._prepare_state()
+        self._plan(max(count, len(self.clinics()), 1), environment)
+        self._save()
+        built = artifacts.build(Path(self.data["artifacts_dir"]))
+        pg = self.postgres()
+        pg_was_running = pg.pid() is not None
+        if not pg_was_running and port_open(pg.port):
+            raise LabError(f"port {pg.port} recorded for the lab PostgreSQL is taken by another process")
+        pg.start()
+        rd = self.redis()
+        redis_was_running = self._redis_pid() is not None
+        if not redis_was_running:
+            if port_open(rd.port):
+                raise LabError(f"port {rd.port} recorded for the lab Redis is taken by another process")
+            rd.start()
+        report = {"postgres": "running" if pg_was_running else "started",
+                  "redis": "running" if redis_was_running else "started",
+                  "artifacts_built": [b["version"] for b in built if b["changed"]], "clinics": {}}
+        for clinic in self.clinics():
+            report["clinics"][clinic["code"]] = self._up_clinic(pg, clinic)
+        return report
+
+    def _up_clinic(self, pg: PostgresServer, clinic: dict) -> dict:
+        done = []
+        if self._ensure_database(pg, clinic):
+            done.append("database created")
+        if self._ensure_layout(clinic):
+            done.append("config written")
+        current = Path(clinic["app_root"]) / "current"
+        if not current.exists():
+            self.install(clinic, artifacts.INITIAL_VERSION)
+            done.append(f"installed {artifacts.INITIAL_VERSION}")
+        if self._service_pid(clinic) is None:
+            self._start_service(clinic)
+            done.append("service started")
+        return {"changed": bool(done), "actions": done, "version": self.current_version(clinic)}
+
+    def _ensure_database(self, pg: PostgresServer, clinic: dict) -> bool:
+        from psycopg2 import sql
+
+        user = clinic["db_user"]
+        password = self.read_secret(self.secret(Path(clinic["db_password_file"]).name,
+                                                Path(clinic["db_password_file"]).parent))
+        if pg.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (user,)) and \
+                pg.execute("SELECT 1 FROM pg_database WHERE datname = %s", (clinic["db_name"],)):
+            return False
+        with contextlib.closing(pg.connect()) as conn, conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (user,))
+            if not cur.fetchone():
+                # psycopg2 binds the password client side: it never shows in a process list.
+                cur.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD %s").format(sql.Identifier(user)), (password,))
+        pg.create_database(clinic["db_name"], owner=user)
+        return True
+
+    def _ensure_layout(self, clinic: dict) -> bool:
+        root = Path(clinic["app_root"])
+        for sub in ("releases", "shared", "shared/logs", "backups"):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+        Path(clinic["run_dir"]).mkdir(parents=True, exist_ok=True)
+        secrets_dir = Path(clinic["db_password_file"]).parent
+        self.secret("api.token", secrets_dir)
+        redis_pw = self.read_secret(self.data["redis"]["password_file"]) + "\n"
+        if not Path(clinic["redis_password_file"]).exists() or Path(clinic["redis_password_file"]).read_text() != redis_pw:
+            _write_private(Path(clinic["redis_password_file"]), redis_pw)
+        flags = Path(clinic["flags_file"])
+        if not flags.exists():  # owned by the operator (and the feature_flag module) once written
+            flags.write_text("# Feature flags of this clinic (FEATURE_FLAG_<NAME>=true|false)\n"
+                             "FEATURE_FLAG_NEW_UI=false\nFEATURE_FLAG_ADVANCED_ANALYTICS=false\n"
+                             "FEATURE_FLAG_BULK_OPERATIONS=false\n", encoding="utf-8")
+        return _write_if_changed(Path(clinic["config"]), self._service_conf(clinic))
+
+    def _service_conf(self, clinic: dict) -> str:
+        pg, rd = self.data["postgres"], self.data["redis"]
+        return (
+            f"# Written by medops_lab for clinic {clinic['code']}; secrets live in secrets/ (0600).\n"
+            "[service]\n"
+            f"clinic = {clinic['code']}\nclinic_name = {clinic['name']}\nenvironment = {self.data['environment']}\n"
+            f"host = {LOOPBACK}\nport = {clinic['port']}\nflags_file = flags.env\nlog_dir = logs\n"
+            "rate_limit = 600\nstop_timeout = 60\n\n"
+            "[api]\ntoken_file = secrets/api.token\n\n"
+            "[database]\n"
+            f"host = {pg['host']}\nport = {pg['port']}\nname = {clinic['db_name']}\nuser = {clinic['db_user']}\n"
+            "password_file = secrets/db.password\n\n"
+            "[redis]\n"
+            f"host = {rd['host']}\nport = {rd['port']}\ndb = {clinic['redis_db']}\npassword_file = secrets/redis.password\n"
+            f"queue = {clinic['queue']}\nprefix = {clinic['queue_prefix']}\nconcurrency = 1\n"
+        )
+
+    # -- releases ---------------------------------------------------------------------------
+    def migrate_command(self, clinic: dict) -> list[str]:
+        return [self.data["python"], "-m", "clinic_service", "migrate", "--config", clinic["config"]]
+
+    def restart_command(self, clinic: dict) -> list[str]:
+        return [self.data["python"], str(LAB_DIR / "bin" / "medops-lab"), "--state", str(self.state), "restart", clinic["code"]]
+
+    def install(self, clinic: dict, version: str) -> None:
+        """Unpack, migrate and switch ``current`` to ``version`` (what the deploy role does, for bootstrap)."""
+        tarball = Path(self.data["artifacts_dir"]) / artifacts.tarball_name(version)
+        release = Path(clinic["app_root"]) / "releases" / version
+        if not release.exists():
+            artifacts.unpack(tarball, release)
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        result = subprocess.run(self.migrate_command(clinic), cwd=release, env=env, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise LabError(f"clinic {clinic['code']}: migrations of {version} failed: {result.stderr.strip()}")
+        link = Path(clinic["app_root"]) / "current"
+        tmp = link.with_name(".current.tmp")
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(Path("releases") / version)
+        os.replace(tmp, link)
+
+    @staticmethod
+    def current_version(clinic: dict) -> str | None:
+        try:
+            return (Path(clinic["app_root"]) / "current" / "VERSION").read_text(encoding="utf-8").strip()
+        except OSError:
+            return None
+
+    # -- services ---------------------------------------------------------------------------
+    def _start_service(self, clinic: dict) -> int:
+        if not (Path(clinic["app_root"]) / "current").exists():
+            raise LabError(f"clinic {clinic['code']}: no current release to start (run `up`)")
+        if port_open(clinic["port"]):
+            raise LabError(f"clinic {clinic['code']}: port {clinic['port']} is taken by a process the lab did not start")
+        proc = self.service(clinic)
+        try:
+            proc.start(SERVICE_START_TIMEOUT)
+        except ServerError as exc:
+            raise LabError(f"clinic {clinic['code']}: service did not start: {exc}") from None
+        return proc.pid()
+
+    def _stop_service(self, clinic: dict) -> bool:
+        pid = self._service_pid(clinic)
+        if pid is None:
+            return False
+        self.service(clinic).stop(SERVICE_STOP_TIMEOUT)
+        return True
+
+    def start_service(self, code: str) -> dict:
+        self.require()
+        clinic = self.clinic(code)
+        pid = self._service_pid(clinic)
+        changed = pid is None
+        if changed:
+            pid = self._start_service(clinic)
+        return {"clinic": code, "pid": pid, "version": self.current_version(clinic), "changed": changed}
+
+    def stop_service(self, code: str) -> dict:
+        self.require()
+        return {"clinic": code, "changed": self._stop_service(self.clinic(code))}
+
+    def restart(self, code: str) -> dict:
+        self.require()
+        clinic = self.clinic(code)
+        self._stop_service(clinic)
+        pid = self._start_service(clinic)
+        return {"clinic": code, "pid": pid, "version": self.current_version(clinic), "changed": True}
+
+    # -- failures on demand -----------------------------------------------------------------
+    def stop_db(self) -> dict:
+        self.require()
+        pg = self.postgres()
+        running = pg.pid() is not None
+        pg.stop("fast")
+        return {"postgres": "stopped", "changed": running}
+
+    def start_db(self) -> dict:
+        self.require()
+        pg = self.postgres()
+        running = pg.pid() is not None
+        pg.start()
+        return {"postgres": "running", "changed": not running}
+
+    def stop_redis(self) -> dict:
+        self.require()
+        running = self._redis_pid() is not None
+        if running:
+            self.redis().stop()
+        return {"redis": "stopped", "changed": running}
+
+    def start_redis(self) -> dict:
+        self.require()
+        running = self._redis_pid() is not None
+        if not running:
+            self.redis().start()
+        return {"redis": "running", "changed": not running}
+
+    # -- status / down ----------------------------------------------------------------------
+    def status(self) -> dict:
+        self.require()
+        pg, rd = self.postgres(), self.redis()
+        out = {"state": str(self.state), "postgres": {"port": pg.port, "pid": pg.pid()},
+               "redis": {"port": rd.port, "pid": self._redis_pid()}, "clinics": []}
+        for clinic in self.clinics():
+            pid = self._service_pid(clinic)
+            code, body = http_json(clinic["base_url"] + "/health") if pid else (None, {})
+            out["clinics"].append({"clinic": clinic["code"], "name": clinic["name"], "pid": pid, "port": clinic["port"],
+                                   "version": self.current_version(clinic), "http": code,
+                                   "health": body.get("status", "down" if not pid else "unreachable"),
+                                   "degraded": body.get("degraded_services", [])})
+        return out
+
+    def pids(self) -> list[int]:
+        """Every pid the lab has running right now (for checks that nothing is left behind)."""
+        found = [self._service_pid(c) for c in self.clinics()] + [self._redis_pid(), self.postgres().pid()]
+        return [pid for pid in found if pid]
+
+    def down(self) -> dict:
+        if not self.data:
+            return {"changed": False, "stopped": []}
+        stopped = [f"service {c['code']}" for c in self.clinics() if self._stop_service(c)]
+        if self._redis_pid():
+            self.redis().stop()
+            stopped.append("redis")
+        pg = self.postgres()
+        if pg.pid():
+            pg.stop("fast")
+            stopped.append("postgres")
+        left = self.pids()
+        if left:
+            raise LabError(f"processes still running after down: {left}")
+        return {"changed": bool(stopped), "stopped": stopped}
