@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""Dynamic inventory of the running lab: ``lab_inventory.py --list`` / ``--host NAME``.
+
+Reads ``<state>/lab.json`` (state: $MEDOPS_LAB_STATE, else lab/state in this checkout) and the
+0600 secret files it points at. Groups: ``clinics`` with one child group per clinic
+(``clinic_kin``...), one host per clinic (``kin``...), connected locally. When no lab is up it says
+so on stderr and prints an empty inventory, so ansible-playbook still runs (against localhost).
+Standard library only: Ansible runs it with whatever python3 is on PATH.
+"""
+
+import json
+import os
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def state_dir():
+    return os.path.abspath(os.environ.get("MEDOPS_LAB_STATE") or os.path.join(REPO, "lab", "state"))
+
+
+def read_secret(path):
+    with open(path, encoding="utf-8") as handle:
+        return handle.read().strip()
+
+
+def host_vars(lab, clinic):
+    base = clinic["base_url"]
+    state = lab["state_dir"]
+    return {
+        "ansible_connection": "local",
+        "ansible_python_interpreter": lab["python"],
+        "clinic_code": clinic["code"],
+        "clinic_name": clinic["name"],
+        "clinic_timezone": clinic["timezone"],
+        "clinic_environment": lab["environment"],
+        "clinic_db_host": lab["postgres"]["host"],
+        "clinic_db_port": lab["postgres"]["port"],
+        "clinic_db_name": clinic["db_name"],
+        "clinic_db_user": clinic["db_user"],
+        "clinic_db_password": read_secret(clinic["db_password_file"]),
+        "clinic_redis_host": lab["redis"]["host"],
+        "clinic_redis_port": lab["redis"]["port"],
+        "clinic_redis_db": clinic["redis_db"],
+        "clinic_redis_password": read_secret(clinic["redis_password_file"]),
+        "clinic_queue_prefix": clinic["queue_prefix"],
+        "clinic_queues": [clinic["queue"]],
+        "clinic_base_url": base,
+        "clinic_health_urls": {"live": base + "/health/live", "ready": base + "/health/ready",
+                               "health": base + "/health", "db": base + "/health/db"},
+        "clinic_app_root": clinic["app_root"],
+        "clinic_backup_dir": clinic["backup_dir"],
+        "clinic_flags_file": clinic["flags_file"],
+        "clinic_restart_command": [lab["python"], os.path.join(lab["lab_dir"], "bin", "medops-lab"),
+                                   "--state", state, "restart", clinic["code"]],
+        "clinic_migrate_command": [lab["python"], "-m", "clinic_service", "migrate", "--config", clinic["config"]],
+        # Lab extras: where release tarballs are built, and a token for authenticated smoke tests.
+        "clinic_artifacts_dir": lab["artifacts_dir"],
+        "clinic_api_token": read_secret(clinic["api_token_file"]),
+    }
+
+
+def inventory():
+    path = os.path.join(state_dir(), "lab.json")
+    empty = {"_meta": {"hostvars": {}}, "clinics": {"hosts": [], "children": []}}
+    try:
+        with open(path, encoding="utf-8") as handle:
+            lab = json.load(handle)
+        hostvars = {clinic["code"]: host_vars(lab, clinic) for clinic in lab["clinics"]}
+    except FileNotFoundError:
+        sys.stderr.write("lab inventory: no lab at %s (run `make lab-up` or set MEDOPS_LAB_STATE); "
+                         "inventory is empty\n" % state_dir())
+        return empty
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        sys.stderr.write("lab inventory: cannot read the lab at %s (%s: %s); inventory is empty\n"
+                         % (state_dir(), type(exc).__name__, exc))
+        return empty
+    result = {"_meta": {"hostvars": hostvars},
+              "all": {"children": ["clinics"]},
+              "clinics": {"children": ["clinic_" + code for code in hostvars]}}
+    for code in hostvars:
+        result["clinic_" + code] = {"hosts": [code]}
+    return result
+
+
+def main(argv):
+    if len(argv) == 2 and argv[1] == "--list":
+        data = inventory()
+    elif len(argv) == 3 and argv[1] == "--host":
+        data = inventory()["_meta"]["hostvars"].get(argv[2], {})
+    else:
+        sys.stderr.write("usage: %s --list | --host NAME\n" % os.path.basename(argv[0]))
+        return 2
+    json.dump(data, sys.stdout, indent=2, sort_keys=True)
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
