@@ -72,3 +72,21 @@ def http_service():
     yield factory
     for service in started:
         service.stop()
+
+
+@pytest.fixture(scope="session")
+def lab():
+    """The multi-clinic lab (kin, lub, gom) in its own temporary state dir, on free ports.
+
+    ``lab.state`` is its state dir, ``lab.inventory`` the inventory to pass to ansible-playbook
+    together with ``lab.env`` (MEDOPS_LAB_STATE), ``lab.run("restart", "kin")`` runs a lab command,
+    ``lab.clinic("kin")`` / ``lab.info`` what the lab recorded. Stopped after the session.
+    """
+    from medops_lab.testing import LabHandle
+
+    handle = LabHandle.create()
+    try:
+        handle.up()
+        yield handle
+    finally:
+        handle.run("down", "--purge", check=False)

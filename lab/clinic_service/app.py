@@ -11,6 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import psycopg2
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from . import RELEASE, RELEASE_DIR, VERSION, db
 from .flags import FlagFile
@@ -52,7 +54,8 @@ class Clinic:
         self.flags = FlagFile(cfg.flags_file)
         self.limiter = RateLimiter(cfg.rate_limit)
         self.migrations = [path.stem for path in release_migrations()]
-        self.redis = redis.Redis(**cfg.redis, socket_timeout=1, socket_connect_timeout=1)
+        # No client-side retries: a probe must answer within its timeout, not after a backoff series.
+        self.redis = redis.Redis(**cfg.redis, socket_timeout=1, socket_connect_timeout=1, retry=Retry(NoBackoff(), 0))
 
     def checks(self) -> tuple[dict, dict]:
         checks, details = {}, {}
