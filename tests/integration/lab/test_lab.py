@@ -252,3 +252,20 @@ def test_second_lab_versions_and_down(tmp_path):
     assert result.returncode == 0, result.stderr
     assert pids and not [pid for pid in pids if pid_alive(pid)]
     assert pids_after == []
+
+
+def test_sigterm_lets_the_active_job_finish(lab):
+    """restart (SIGTERM) during a long job: the worker finishes it before exiting; nothing lost or doubled."""
+    import redis
+
+    queue = lab.clinic("lub")["queue"]
+    client = redis.Redis(**lab.redis_connection())
+    [job_id] = _enqueue(lab, queue, 1, 1.5)
+    for _ in range(100):
+        if client.lrange(f"bull:{queue}:active", 0, -1):
+            break
+        asyncio.run(asyncio.sleep(0.05))
+    assert client.lrange(f"bull:{queue}:active", 0, -1) == [job_id.encode()]
+    lab.run("restart", "lub")
+    assert [row for row in _processed(lab, "lub") if row[0] == job_id] == [(job_id, "1.0.0")]
+    assert client.hget(f"bull:{queue}:{job_id}", "finishedOn") is not None
