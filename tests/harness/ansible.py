@@ -32,6 +32,8 @@ _MODULE_PLAYBOOK = """\
         content: "{{{{ module_result | to_json }}}}"
         dest: "{{{{ result_path }}}}"
         mode: "0600"
+      check_mode: false
+      diff: false
       no_log: true
 """
 

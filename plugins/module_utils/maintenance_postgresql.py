@@ -1,0 +1,136 @@
+# -*- coding: utf-8 -*-
+# Copyright: medops.runbook contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""PostgreSQL upkeep: a reachability check, VACUUM ANALYZE, REINDEX and retention purges.
+
+Purges delete in batches with a commit per batch, so a purge of millions of rows never holds one
+long transaction (or its locks) and can be interrupted without losing the work already done.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import time
+import traceback
+
+PSYCOPG2_IMPORT_ERROR = None
+try:
+    import psycopg2
+    from psycopg2 import sql
+except ImportError:
+    PSYCOPG2_IMPORT_ERROR = traceback.format_exc()
+    psycopg2 = None
+    sql = None
+
+
+class MaintenanceError(Exception):
+    """A maintenance step failed; the message names the step and the reason."""
+
+
+def split_table(name):
+    """``schema.table`` or ``table`` -> (schema or None, table). Names are identifiers, never SQL."""
+    parts = name.split(".")
+    if len(parts) > 2 or not all(parts):
+        raise MaintenanceError("table %r must be 'table' or 'schema.table'" % name)
+    return (None, parts[0]) if len(parts) == 1 else (parts[0], parts[1])
+
+
+def _identifier(schema, table):
+    return sql.Identifier(schema, table) if schema else sql.Identifier(table)
+
+
+class PostgresMaintenance(object):
+    def __init__(self, host, port, user, password, database, connect_timeout=10):
+        self.params = dict(host=host, port=port, user=user, password=password, dbname=database,
+                           connect_timeout=connect_timeout, application_name="medops.runbook.db_maintenance")
+        self.database = database
+        self.conn = None
+
+    def connect(self):
+        try:
+            self.conn = psycopg2.connect(**dict((k, v) for k, v in self.params.items() if v is not None))
+        except psycopg2.OperationalError as exc:
+            # psycopg2's message names host, port and the cause; it never contains the password.
+            raise MaintenanceError("cannot connect to PostgreSQL database %r: %s" % (self.database, str(exc).strip()))
+        return self
+
+    def close(self):
+        if self.conn is not None:
+            self.conn.close()
+
+    def server_version(self):
+        with self.conn.cursor() as cur:
+            cur.execute("SHOW server_version")
+            return cur.fetchone()[0]
+
+    def _autocommit(self, statement, what):
+        self.conn.autocommit = True
+        try:
+            started = time.monotonic()
+            with self.conn.cursor() as cur:
+                cur.execute(statement)
+            return round(time.monotonic() - started, 3)
+        except psycopg2.Error as exc:
+            raise MaintenanceError("%s failed on %r: %s" % (what, self.database, str(exc).strip()))
+        finally:
+            self.conn.autocommit = False
+
+    def vacuum(self, analyze=True):
+        # VACUUM cannot run inside a transaction block, hence autocommit.
+        return self._autocommit(sql.SQL("VACUUM ANALYZE" if analyze else "VACUUM"), "VACUUM")
+
+    def analyze(self):
+        return self._autocommit(sql.SQL("ANALYZE"), "ANALYZE")
+
+    def reindex(self):
+        return self._autocommit(sql.SQL("REINDEX DATABASE {}").format(sql.Identifier(self.database)), "REINDEX")
+
+    def _check_column(self, schema, table, column):
+        with self.conn.cursor() as cur:
+            cur.execute(
+                "SELECT data_type FROM information_schema.columns WHERE table_schema = COALESCE(%s, current_schema())"
+                " AND table_name = %s AND column_name = %s", (schema, table, column))
+            row = cur.fetchone()
+        self.conn.rollback()
+        if row is None:
+            raise MaintenanceError("purge: no column %s in table %s of database %r"
+                                   % (column, ".".join(p for p in (schema, table) if p), self.database))
+        if "timestamp" not in row[0] and row[0] != "date":
+            raise MaintenanceError("purge: column %s.%s is %s, not a date or timestamp" % (table, column, row[0]))
+
+    def purge(self, table, column, older_than_days, batch_size, check_mode=False):
+        """Delete rows whose ``column`` is older than ``older_than_days`` days, ``batch_size`` at a time.
+
+        The cutoff is fixed once, from the server's clock, so rows that age during the purge stay.
+        """
+        schema, name = split_table(table)
+        self._check_column(schema, name, column)
+        target = _identifier(schema, name)
+        col = sql.Identifier(column)
+        with self.conn.cursor() as cur:
+            cur.execute("SELECT now() - make_interval(days => %s)", (older_than_days,))
+            cutoff = cur.fetchone()[0]
+            cur.execute(sql.SQL("SELECT count(*) FROM {} WHERE {} < %s").format(target, col), (cutoff,))
+            matching = cur.fetchone()[0]
+        self.conn.rollback()
+        result = dict(table=table, column=column, older_than_days=older_than_days, cutoff=cutoff.isoformat(),
+                      matching=matching, deleted=0, batches=[])
+        if check_mode or matching == 0:
+            return result
+        delete = sql.SQL("DELETE FROM {t} WHERE ctid IN (SELECT ctid FROM {t} WHERE {c} < %s LIMIT %s)").format(t=target, c=col)
+        while True:
+            try:
+                with self.conn.cursor() as cur:
+                    cur.execute(delete, (cutoff, batch_size))
+                    deleted = cur.rowcount
+                self.conn.commit()
+            except psycopg2.Error as exc:
+                self.conn.rollback()
+                raise MaintenanceError("purge of %s stopped after %d rows (committed): %s"
+                                       % (table, result["deleted"], str(exc).strip()))
+            if deleted == 0:
+                break
+            result["deleted"] += deleted
+            result["batches"].append(deleted)
+        return result

@@ -1,0 +1,281 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: medops.runbook contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: db_maintenance
+short_description: Routine upkeep of a clinic's PostgreSQL database or Redis
+version_added: "0.1.0"
+description:
+  - With O(engine=postgresql), checks the database answers, then optionally runs C(VACUUM ANALYZE),
+    C(REINDEX DATABASE), and retention purges (rows older than N days, deleted in batches with a commit
+    per batch).
+  - With O(engine=redis), checks Redis answers, then optionally removes stale session keys found with
+    C(SCAN) by pattern (never C(KEYS), never C(FLUSHDB)).
+  - With no operation asked, it is a reachability check that reports the server version.
+  - In check mode nothing runs that changes data; purges and session cleanups report how many rows or
+    keys they would remove.
+author:
+  - medops.runbook contributors
+requirements:
+  - psycopg2 (for O(engine=postgresql))
+  - redis (for O(engine=redis))
+options:
+  engine:
+    description: Which datastore.
+    type: str
+    choices: [postgresql, redis]
+    default: postgresql
+  login_host:
+    description: PostgreSQL host.
+    type: str
+    default: 127.0.0.1
+  login_port:
+    description: PostgreSQL port.
+    type: int
+    default: 5432
+  login_user:
+    description: PostgreSQL role.
+    type: str
+    default: postgres
+  login_password:
+    description: PostgreSQL password. Passed to the driver only; never logged or returned.
+    type: str
+  database:
+    description: PostgreSQL database. Required with O(engine=postgresql).
+    type: str
+  vacuum:
+    description: Run C(VACUUM ANALYZE) on the database.
+    type: bool
+    default: false
+  reindex:
+    description: Run C(REINDEX DATABASE) (takes locks; run it in a maintenance window).
+    type: bool
+    default: false
+  purge:
+    description: Retention rules; each deletes the rows of O(purge[].table) whose O(purge[].column) is older than O(purge[].older_than_days).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      table:
+        description: Table name, optionally C(schema.table).
+        type: str
+        required: true
+      column:
+        description: A date or timestamp column.
+        type: str
+        required: true
+      older_than_days:
+        description: Rows older than this many days are deleted.
+        type: int
+        required: true
+      batch_size:
+        description: Rows deleted per transaction.
+        type: int
+        default: 1000
+  redis_url:
+    description: Redis URL (C(redis://) or C(rediss://)); takes precedence over O(redis_host).
+    type: str
+  redis_host:
+    description: Redis host.
+    type: str
+    default: 127.0.0.1
+  redis_port:
+    description: Redis port.
+    type: int
+    default: 6379
+  redis_db:
+    description: Redis database number.
+    type: int
+    default: 0
+  redis_password:
+    description: Redis password; never logged or returned.
+    type: str
+  redis_tls:
+    description: Connect to Redis over TLS.
+    type: bool
+    default: false
+  session_pattern:
+    description: With O(engine=redis), a C(SCAN) pattern of session keys, for example C(sess:*). A bare C(*) is refused.
+    type: str
+  session_idle_seconds:
+    description: Session keys idle for at least this many seconds are removed.
+    type: int
+    default: 86400
+  scan_count:
+    description: C(SCAN) COUNT hint and deletion batch size.
+    type: int
+    default: 500
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+"""
+
+EXAMPLES = r"""
+- name: Purge audit records past their retention, then vacuum
+  medops.runbook.db_maintenance:
+    login_host: db.kin.example.org
+    login_user: kin_app
+    login_password: "{{ vault_kin_db_password }}"
+    database: clinic_kin
+    vacuum: true
+    purge:
+      - table: audit_log
+        column: created_at
+        older_than_days: 2555
+
+- name: Remove sessions idle for a week
+  medops.runbook.db_maintenance:
+    engine: redis
+    redis_host: 127.0.0.1
+    redis_password: "{{ vault_kin_redis_password }}"
+    session_pattern: "sess:*"
+    session_idle_seconds: 604800
+"""
+
+RETURN = r"""
+server_version:
+  description: Version the server reports.
+  returned: success
+  type: str
+  sample: "15.20"
+vacuum_seconds:
+  description: How long C(VACUUM ANALYZE) took.
+  returned: when vacuum ran
+  type: float
+reindex_seconds:
+  description: How long C(REINDEX) took.
+  returned: when reindex ran
+  type: float
+purged:
+  description: One entry per retention rule, with C(matching) (rows older than the cutoff when it started), C(deleted), C(batches) (rows per batch) and C(cutoff).
+  returned: with engine postgresql
+  type: list
+  elements: dict
+sessions:
+  description: Session cleanup counts, C(scanned), C(stale) and C(deleted).
+  returned: when session_pattern is given
+  type: dict
+elapsed:
+  description: Seconds the module ran.
+  returned: always
+  type: float
+"""
+
+import time
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.medops.runbook.plugins.module_utils import maintenance_postgresql as pg
+from ansible_collections.medops.runbook.plugins.module_utils import maintenance_redis as rds
+
+
+def validate(module):
+    p = module.params
+    if p["engine"] == "postgresql" and not p["database"]:
+        module.fail_json(msg="database is required with engine=postgresql")
+    for rule in p["purge"]:
+        if rule["older_than_days"] < 1:
+            module.fail_json(msg="purge: older_than_days must be at least 1 for %s (got %d)" % (rule["table"], rule["older_than_days"]))
+        if rule["batch_size"] < 1:
+            module.fail_json(msg="purge: batch_size must be at least 1 for %s" % rule["table"])
+    if p["engine"] == "redis" and (p["vacuum"] or p["reindex"] or p["purge"]):
+        module.fail_json(msg="vacuum, reindex and purge apply to engine=postgresql only")
+    if p["engine"] == "postgresql" and p["session_pattern"]:
+        module.fail_json(msg="session_pattern applies to engine=redis only")
+    if p["session_idle_seconds"] < 1 or p["scan_count"] < 1:
+        module.fail_json(msg="session_idle_seconds and scan_count must be at least 1")
+
+
+def run_postgresql(module, result):
+    p = module.params
+    if pg.PSYCOPG2_IMPORT_ERROR:
+        module.fail_json(msg=missing_required_lib("psycopg2"), exception=pg.PSYCOPG2_IMPORT_ERROR)
+    db = pg.PostgresMaintenance(p["login_host"], p["login_port"], p["login_user"], p["login_password"], p["database"])
+    try:
+        db.connect()
+        result["server_version"] = db.server_version()
+        result["purged"] = []
+        for rule in p["purge"]:
+            purged = db.purge(rule["table"], rule["column"], rule["older_than_days"], rule["batch_size"], module.check_mode)
+            result["purged"].append(purged)
+            result["changed"] = result["changed"] or purged["matching"] > 0
+        if p["vacuum"]:
+            result["changed"] = True
+            if not module.check_mode:
+                result["vacuum_seconds"] = db.vacuum()
+        if p["reindex"]:
+            result["changed"] = True
+            if not module.check_mode:
+                result["reindex_seconds"] = db.reindex()
+    except pg.MaintenanceError as exc:
+        module.fail_json(msg=str(exc), **result)
+    finally:
+        db.close()
+
+
+def run_redis(module, result):
+    p = module.params
+    if rds.REDIS_IMPORT_ERROR:
+        module.fail_json(msg=missing_required_lib("redis"), exception=rds.REDIS_IMPORT_ERROR)
+    try:
+        client = rds.connect(p["redis_url"], p["redis_host"], p["redis_port"], p["redis_db"], p["redis_password"], p["redis_tls"])
+        result["server_version"] = client.info("server").get("redis_version")
+        if p["session_pattern"]:
+            sessions = rds.clean_sessions(client, p["session_pattern"], p["session_idle_seconds"], p["scan_count"], module.check_mode)
+            result["sessions"] = sessions
+            result["changed"] = sessions["stale"] > 0
+    except rds.RedisMaintenanceError as exc:
+        module.fail_json(msg=str(exc), **result)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            engine=dict(type="str", choices=["postgresql", "redis"], default="postgresql"),
+            login_host=dict(type="str", default="127.0.0.1"),
+            login_port=dict(type="int", default=5432),
+            login_user=dict(type="str", default="postgres"),
+            login_password=dict(type="str", no_log=True),
+            database=dict(type="str"),
+            vacuum=dict(type="bool", default=False),
+            reindex=dict(type="bool", default=False),
+            purge=dict(type="list", elements="dict", default=[], options=dict(
+                table=dict(type="str", required=True),
+                column=dict(type="str", required=True),
+                older_than_days=dict(type="int", required=True),
+                batch_size=dict(type="int", default=1000),
+            )),
+            redis_url=dict(type="str", no_log=True),
+            redis_host=dict(type="str", default="127.0.0.1"),
+            redis_port=dict(type="int", default=6379),
+            redis_db=dict(type="int", default=0),
+            redis_password=dict(type="str", no_log=True),
+            redis_tls=dict(type="bool", default=False),
+            session_pattern=dict(type="str"),
+            session_idle_seconds=dict(type="int", default=86400),
+            scan_count=dict(type="int", default=500),
+        ),
+        supports_check_mode=True,
+    )
+    validate(module)
+    started = time.monotonic()
+    result = dict(changed=False)
+    if module.params["engine"] == "postgresql":
+        run_postgresql(module, result)
+    else:
+        run_redis(module, result)
+    result["elapsed"] = round(time.monotonic() - started, 3)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""db_maintenance against a real PostgreSQL and a real Redis started by the tests."""
+
+import pytest
+
+from harness.ansible import run_module
+
+
+def _connection(pg_server, database):
+    return {"login_host": "127.0.0.1", "login_port": pg_server.port, "login_user": "postgres",
+            "login_password": pg_server.password, "database": database}
+
+
+@pytest.fixture()
+def audit_db(pg_server, pg_database):
+    """audit_log with 250 rows per age bucket: 10, 89, 91, 200 and 400 days old."""
+    pg_server.execute(
+        "CREATE TABLE audit_log (id serial PRIMARY KEY, created_at timestamptz NOT NULL, note text)", dbname=pg_database)
+    for days in (10, 89, 91, 200, 400):
+        pg_server.execute(
+            "INSERT INTO audit_log (created_at, note) SELECT now() - make_interval(days => %s), 'x' FROM generate_series(1, 250)",
+            (days,), dbname=pg_database)
+    return pg_database
+
+
+def _ages(pg_server, database):
+    rows = pg_server.execute(
+        "SELECT extract(day FROM now() - created_at)::int AS age, count(*) FROM audit_log GROUP BY 1 ORDER BY 1",
+        dbname=database)
+    return dict(rows)
+
+
+def test_purge_removes_exactly_the_old_rows_in_batches(pg_server, audit_db):
+    assert _ages(pg_server, audit_db) == {10: 250, 89: 250, 91: 250, 200: 250, 400: 250}
+    rule = {"table": "audit_log", "column": "created_at", "older_than_days": 90, "batch_size": 100}
+    result = run_module("db_maintenance", dict(_connection(pg_server, audit_db), purge=[rule], vacuum=True))
+    assert result["changed"] is True, result
+    purged = result["purged"][0]
+    assert purged["matching"] == 750 and purged["deleted"] == 750
+    assert purged["batches"] == [100] * 7 + [50]
+    assert "vacuum_seconds" in result
+    assert _ages(pg_server, audit_db) == {10: 250, 89: 250}
+    again = run_module("db_maintenance", dict(_connection(pg_server, audit_db), purge=[rule]))
+    assert again["changed"] is False and again["purged"][0]["deleted"] == 0
+
+
+def test_check_mode_counts_and_deletes_nothing(pg_server, audit_db):
+    rule = {"table": "public.audit_log", "column": "created_at", "older_than_days": 90}
+    result = run_module("db_maintenance", dict(_connection(pg_server, audit_db), purge=[rule], vacuum=True), check=True)
+    assert result["changed"] is True
+    assert result["purged"][0]["matching"] == 750 and result["purged"][0]["deleted"] == 0
+    assert "vacuum_seconds" not in result
+    assert sum(_ages(pg_server, audit_db).values()) == 1250
+
+
+def test_reachability_check_reports_version(pg_server, pg_database):
+    result = run_module("db_maintenance", _connection(pg_server, pg_database))
+    assert result["changed"] is False and result["server_version"].startswith("15")
+
+
+def test_redis_session_cleanup_uses_scan_and_spares_active_sessions(redis_server):
+    client = redis_server.client()
+    for n in range(30):
+        client.set(f"sess:{n}", "x")
+    client.set("patient:1", "keep")
+    for n in range(10, 30):
+        # RESTORE ... IDLETIME makes these sessions look untouched for two days, without waiting.
+        client.restore(f"sess:{n}", 0, client.dump(f"sess:{n}"), replace=True, idletime=2 * 86400)
+    client.restore("patient:1", 0, client.dump("patient:1"), replace=True, idletime=2 * 86400)
+    args = {"engine": "redis", "redis_port": redis_server.port, "redis_password": redis_server.password,
+            "session_pattern": "sess:*", "session_idle_seconds": 86400, "scan_count": 7}
+    preview = run_module("db_maintenance", args, check=True)
+    assert preview["sessions"] == {"pattern": "sess:*", "idle_seconds": 86400, "scanned": 30, "stale": 20, "deleted": 0}
+    assert client.dbsize() == 31
+    result = run_module("db_maintenance", args)
+    assert result["sessions"]["deleted"] == 20 and result["changed"] is True
+    assert sorted(k.decode() for k in client.scan_iter("*")) == sorted(["patient:1"] + [f"sess:{n}" for n in range(10)])
+
+
+BAD_INPUTS = [
+    ({"engine": "postgresql"}, "database is required"),
+    ({"database": "x", "purge": [{"table": "t", "column": "c", "older_than_days": 0}]}, "older_than_days must be at least 1"),
+    ({"database": "x", "purge": [{"table": "t", "column": "c", "older_than_days": 5, "batch_size": 0}]}, "batch_size must be at least 1"),
+    ({"database": "x", "purge": [{"table": "t", "column": "c"}]}, "older_than_days"),
+    ({"database": "x", "engine": "mysql"}, "value of engine must be one of"),
+    ({"engine": "redis", "vacuum": True}, "apply to engine=postgresql only"),
+    ({"database": "x", "session_pattern": "sess:*"}, "applies to engine=redis only"),
+    ({"database": "x", "login_port": "not-a-port"}, "login_port"),
+    ({"database": "x", "session_idle_seconds": 0}, "must be at least 1"),
+    ({"database": "x", "purge": "audit_log"}, "dictionary requested"),
+    ({"database": "x", "bogus_option": 1}, "Unsupported parameters"),
+]
+
+
+@pytest.mark.parametrize("args,message", BAD_INPUTS)
+def test_bad_input_is_refused_clearly(args, message):
+    result = run_module("db_maintenance", args)
+    assert result.get("failed") is True
+    assert message in result["msg"]
+    assert "Traceback" not in result["_run"].output
+
+
+def test_unreachable_server_and_bad_tables(pg_server, audit_db):
+    closed = run_module("db_maintenance", dict(_connection(pg_server, audit_db), login_port=1))
+    assert closed["failed"] and "cannot connect to PostgreSQL" in closed["msg"]
+    wrong = run_module("db_maintenance", dict(_connection(pg_server, audit_db), login_password="wrong"))
+    assert wrong["failed"] and "password authentication failed" in wrong["msg"]
+    assert pg_server.password not in wrong["_run"].output
+    missing = run_module("db_maintenance", dict(_connection(pg_server, audit_db),
+                                                purge=[{"table": "audit_log; DROP TABLE audit_log", "column": "created_at", "older_than_days": 1}]))
+    assert missing["failed"] and "no column created_at in table audit_log; DROP TABLE audit_log" in missing["msg"]
+    assert sum(_ages(pg_server, audit_db).values()) == 1250
+    redis_star = run_module("db_maintenance", {"engine": "redis", "redis_port": 1, "session_pattern": "*"})
+    assert redis_star["failed"] and "cannot reach Redis" in redis_star["msg"]
