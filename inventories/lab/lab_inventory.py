@@ -1,12 +1,15 @@
-#!/usr/bin/env python3
-"""Dynamic inventory of the running lab: ``lab_inventory.py --list`` / ``--host NAME``.
-
-Reads ``<state>/lab.json`` (state: $MEDOPS_LAB_STATE, else lab/state in this checkout) and the
-0600 secret files it points at. Groups: ``clinics`` with one child group per clinic
-(``clinic_kin``...), one host per clinic (``kin``...), connected locally. When no lab is up it says
-so on stderr and prints an empty inventory, so ansible-playbook still runs (against localhost).
-Standard library only: Ansible runs it with whatever python3 is on PATH.
-"""
+#!/bin/sh
+# Ansible runs this script directly. The sh line below finds a Python 3 (Debian has no `python`
+# unless python-is-python3 is installed) and hands it this file; Python reads it as a string.
+''''command -v python3 >/dev/null && exec python3 "$0" "$@"; exec python "$0" "$@" # '''
+#
+# Dynamic inventory of the running lab: ``lab_inventory.py --list`` / ``--host NAME``.
+#
+# Reads ``<state>/lab.json`` (state: $MEDOPS_LAB_STATE, else lab/state in this checkout) and the
+# 0600 secret files it points at. Groups: ``clinics`` with one child group per clinic
+# (``clinic_kin``...), one host per clinic (``kin``...), connected locally. When no lab is up it says
+# so on stderr and prints an empty inventory, so ansible-playbook still runs (against localhost).
+# Standard library only, Python 3.8+.
 
 import json
 import os

@@ -12,7 +12,6 @@ import json
 import shutil
 import sys
 import time
-from pathlib import Path
 
 from . import artifacts
 from .lab import Lab, LabError, state_dir
@@ -23,7 +22,7 @@ SIMPLE_COMMANDS = {"stop-db": "stop_db", "start-db": "start_db", "stop-redis": "
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m medops_lab", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m medops_lab", description=__doc__.split("\n\n", maxsplit=1)[0])
     state_opt = argparse.ArgumentParser(add_help=False)
     state_opt.add_argument("--state", default=argparse.SUPPRESS, help="lab state directory")
     parser.add_argument("--state", help="lab state directory (default: $MEDOPS_LAB_STATE or lab/state)")

@@ -19,7 +19,7 @@ import urllib.request
 from pathlib import Path
 
 from . import artifacts
-from .servers import LOOPBACK, ManagedProcess, PostgresServer, RedisServer, ServerError, free_port, read_pidfile
+from .servers import LOOPBACK, ManagedProcess, PostgresServer, RedisServer, ServerError, free_port
 
 LAB_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_STATE = LAB_DIR / "state"

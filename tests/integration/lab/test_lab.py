@@ -39,8 +39,8 @@ def test_three_clinics_are_healthy_with_their_version(lab):
         assert body["status"] == "healthy" and body["version"] == "1.0.0"
         assert body["checks"] == {"database": "ok", "migrations": "ok", "redis": "ok", "queue": "ok"}
         assert body["degraded_services"] == []
-        assert lab.get(code, "/api/version") == (200, {"version": "1.0.0", "clinic": code, "release": "1.0.0",
-                                                      "environment": "production"})
+        expected_version = {"version": "1.0.0", "clinic": code, "release": "1.0.0", "environment": "production"}
+        assert lab.get(code, "/api/version") == (200, expected_version)
         assert lab.get(code, "/health/live")[0] == 200
         assert lab.get(code, "/health/db") == (200, {"status": "ok", "database": "connected"})
         assert os.readlink(Path(lab.clinic(code)["app_root"]) / "current") == "releases/1.0.0"
@@ -113,13 +113,13 @@ def test_jobs_are_processed_once_by_their_clinic(lab):
     jobs = {code: _enqueue(lab, lab.clinic(code)["queue"], 8, 0.02) for code in CODES}
     for code, ids in jobs.items():
         rows = []
-        for _ in range(200):
+        for _attempt in range(200):
             rows = [row for row in _processed(lab, code) if row[0] in ids]
             if len(rows) >= len(ids):
                 break
             asyncio.run(asyncio.sleep(0.1))
-        assert sorted(job_id for job_id, _ in rows) == sorted(ids), f"{code}: each job exactly once"
-        assert {version for _, version in rows} == {"1.0.0"}
+        assert sorted(row[0] for row in rows) == sorted(ids), f"{code}: each job exactly once"
+        assert {row[1] for row in rows} == {"1.0.0"}
 
 
 def test_restart_serves_from_current_with_a_new_pid(lab):
@@ -261,7 +261,7 @@ def test_sigterm_lets_the_active_job_finish(lab):
     queue = lab.clinic("lub")["queue"]
     client = redis.Redis(**lab.redis_connection())
     [job_id] = _enqueue(lab, queue, 1, 1.5)
-    for _ in range(100):
+    for _attempt in range(100):
         if client.lrange(f"bull:{queue}:active", 0, -1):
             break
         asyncio.run(asyncio.sleep(0.05))
