@@ -214,7 +214,18 @@ class Lab:
         self.secret("postgres.password")
         self.secret("redis.password")
 
+    @staticmethod
+    def _check_interpreter() -> None:
+        """The services run with this interpreter: it must have what they import."""
+        import importlib.util
+
+        missing = [name for name in ("psycopg2", "redis", "bullmq") if importlib.util.find_spec(name) is None]
+        if missing:
+            raise LabError(f"{sys.executable} lacks {', '.join(missing)}: run the lab with the project's "
+                           "virtualenv (.venv/bin/python -m medops_lab, or make lab-up)")
+
     def up(self, count: int = 3, environment: str = "production") -> dict:
+        self._check_interpreter()
         self._prepare_state()
         self._plan(max(count, len(self.clinics()), 1), environment)
         self._save()

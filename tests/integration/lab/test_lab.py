@@ -269,3 +269,24 @@ def test_sigterm_lets_the_active_job_finish(lab):
     lab.run("restart", "lub")
     assert [row for row in _processed(lab, "lub") if row[0] == job_id] == [(job_id, "1.0.0")]
     assert client.hget(f"bull:{queue}:{job_id}", "finishedOn") is not None
+
+
+def test_service_starts_without_its_database_and_redis_and_recovers(lab):
+    lab.run("stop-db")
+    lab.run("stop-redis")
+    try:
+        lab.run("restart", "kin")
+        status, body = lab.get("kin", "/health/ready")
+        assert status == 503 and {"database", "redis"} <= set(body["failed"])
+        assert lab.get("kin", "/health")[1]["status"] == "unhealthy"
+    finally:
+        lab.run("start-db")
+        lab.run("start-redis")
+    assert lab.wait_for("kin", "/health", 200)["status"] in ("healthy", "degraded")
+    lab.wait_for("kin", "/health/ready", 200)
+    [job_id] = _enqueue(lab, lab.clinic("kin")["queue"], 1, 0)
+    for _attempt in range(300):
+        if any(row[0] == job_id for row in _processed(lab, "kin")):
+            break
+        asyncio.run(asyncio.sleep(0.1))
+    assert [row[0] for row in _processed(lab, "kin") if row[0] == job_id] == [job_id]
