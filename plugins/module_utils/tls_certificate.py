@@ -51,13 +51,13 @@ def _parse_time(tag, raw):
 def validity(der):
     """(not_before, not_after) as naive UTC datetimes, from a DER-encoded X.509 certificate."""
     try:
-        _, cert_start, cert_end = _read_tlv(der, 0)
-        _, tbs_start, tbs_end = next(_children(der, cert_start, cert_end))
+        cert_start, cert_end = _read_tlv(der, 0)[1:]
+        tbs_start, tbs_end = next(_children(der, cert_start, cert_end))[1:]
         fields = list(_children(der, tbs_start, tbs_end))
         if fields and fields[0][0] == 0xA0:  # explicit [0] version
             fields = fields[1:]
         # serialNumber, signature, issuer, validity, ...
-        _, val_start, val_end = fields[3]
+        val_start, val_end = fields[3][1:]
         (nb_tag, nb_start, nb_end), (na_tag, na_start, na_end) = list(_children(der, val_start, val_end))[:2]
         return _parse_time(nb_tag, der[nb_start:nb_end]), _parse_time(na_tag, der[na_start:na_end])
     except (IndexError, ValueError, StopIteration) as exc:

@@ -22,7 +22,7 @@ description:
   - In check mode nothing runs that changes data; purges and session cleanups report how many rows or
     keys they would remove.
 author:
-  - medops.runbook contributors
+  - medops.runbook contributors (@medops-runbook)
 requirements:
   - psycopg2 (for O(engine=postgresql))
   - redis (for O(engine=redis))
@@ -115,8 +115,10 @@ options:
     default: 500
 attributes:
   check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: none
 """
 
@@ -157,7 +159,9 @@ reindex_seconds:
   returned: when reindex ran
   type: float
 purged:
-  description: One entry per retention rule, with C(matching) (rows older than the cutoff when it started), C(deleted), C(batches) (rows per batch) and C(cutoff).
+  description:
+    - One entry per retention rule, with C(matching) (rows older than the cutoff when it started),
+      C(deleted), C(batches) (rows per batch) and C(cutoff).
   returned: with engine postgresql
   type: list
   elements: dict
@@ -184,7 +188,8 @@ def validate(module):
         module.fail_json(msg="database is required with engine=postgresql")
     for rule in p["purge"]:
         if rule["older_than_days"] < 1:
-            module.fail_json(msg="purge: older_than_days must be at least 1 for %s (got %d)" % (rule["table"], rule["older_than_days"]))
+            module.fail_json(msg="purge: older_than_days must be at least 1 for %s (got %d)"
+                             % (rule["table"], rule["older_than_days"]))
         if rule["batch_size"] < 1:
             module.fail_json(msg="purge: batch_size must be at least 1 for %s" % rule["table"])
     if p["engine"] == "redis" and (p["vacuum"] or p["reindex"] or p["purge"]):

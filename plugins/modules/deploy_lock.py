@@ -20,7 +20,7 @@ description:
   - Taking a lock this run (same O(run_id)) already holds changes nothing, so a re-run is idempotent.
   - Releasing only removes a lock this run holds, unless O(force=true); another run's lock is left alone.
 author:
-  - medops.runbook contributors
+  - medops.runbook contributors (@medops-runbook)
 options:
   path:
     description: The lock file. Its directory must exist.
@@ -53,8 +53,10 @@ options:
     default: false
 attributes:
   check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: none
 notes:
   - Creating the lock uses C(O_CREAT|O_EXCL), so two runs racing for a free lock cannot both win.

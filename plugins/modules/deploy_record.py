@@ -18,10 +18,10 @@ description:
   - A deploy appends a V(started) entry before it changes anything and a V(finished) entry with its
     outcome at the end. A V(started) entry without its V(finished) twin is an interrupted run, which
     O(state=read) reports.
-  - O(state=read) also answers which release a rollback should go back to (RV(rollback_target)):
+  - O(state=read) also answers which release a rollback should go back to (RV(rollback_target)), that is
     the newest release that deployed successfully, is not live now, and never failed later.
 author:
-  - medops.runbook contributors
+  - medops.runbook contributors (@medops-runbook)
 options:
   path:
     description: The record file (JSON lines). Created on the first append; its directory must exist.
@@ -51,8 +51,10 @@ options:
     type: str
 attributes:
   check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: none
 """
 

@@ -19,7 +19,7 @@ description:
     certificates are reported too.
   - Changes nothing; check mode runs the same checks.
 author:
-  - medops.runbook contributors
+  - medops.runbook contributors (@medops-runbook)
 options:
   endpoints:
     description: C(host:port), or C(https://host[:port]/...) URLs (port 443 by default).
@@ -40,8 +40,10 @@ options:
     default: true
 attributes:
   check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: none
 """
 
