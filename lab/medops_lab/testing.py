@@ -70,6 +70,10 @@ class LabHandle:
     def clinic(self, code: str) -> dict:
         return next(c for c in self.clinics if c["code"] == code)
 
+    def version(self, code: str) -> str:
+        """The version ``current`` points at (other tests in the session may have deployed one)."""
+        return (Path(self.clinic(code)["app_root"]) / "current" / "VERSION").read_text(encoding="utf-8").strip()
+
     def url(self, code: str, path: str = "") -> str:
         return self.clinic(code)["base_url"] + path
 

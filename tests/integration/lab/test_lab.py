@@ -34,16 +34,17 @@ HOST_VARS = {
 def test_three_clinics_are_healthy_with_their_version(lab):
     assert [c["code"] for c in lab.clinics] == CODES
     for code in CODES:
+        version = lab.version(code)
+        assert os.readlink(Path(lab.clinic(code)["app_root"]) / "current") == f"releases/{version}"
         status, body = lab.get(code, "/health")
         assert status == 200, body
-        assert body["status"] == "healthy" and body["version"] == "1.0.0"
+        assert body["status"] == "healthy" and body["version"] == version
         assert body["checks"] == {"database": "ok", "migrations": "ok", "redis": "ok", "queue": "ok"}
         assert body["degraded_services"] == []
-        expected_version = {"version": "1.0.0", "clinic": code, "release": "1.0.0", "environment": "production"}
+        expected_version = {"version": version, "clinic": code, "release": version, "environment": "production"}
         assert lab.get(code, "/api/version") == (200, expected_version)
         assert lab.get(code, "/health/live")[0] == 200
         assert lab.get(code, "/health/db") == (200, {"status": "ok", "database": "connected"})
-        assert os.readlink(Path(lab.clinic(code)["app_root"]) / "current") == "releases/1.0.0"
 
 
 def test_smoke_surfaces(lab):
@@ -119,7 +120,7 @@ def test_jobs_are_processed_once_by_their_clinic(lab):
                 break
             asyncio.run(asyncio.sleep(0.1))
         assert sorted(row[0] for row in rows) == sorted(ids), f"{code}: each job exactly once"
-        assert {row[1] for row in rows} == {"1.0.0"}
+        assert {row[1] for row in rows} == {lab.version(code)}
 
 
 def test_restart_serves_from_current_with_a_new_pid(lab):
@@ -176,6 +177,7 @@ def test_inventory_without_a_lab_is_empty_with_a_message(tmp_path):
 
 def test_ansible_playbook_reaches_every_clinic(lab, tmp_path):
     playbook = tmp_path / "ready.yml"
+    versions = {code: lab.version(code) for code in CODES}
     playbook.write_text("""\
 - name: Every clinic answers ready
   hosts: clinics
@@ -190,9 +192,9 @@ def test_ansible_playbook_reaches_every_clinic(lab, tmp_path):
       ansible.builtin.assert:
         that:
           - ready.json.ready
-          - ready.json.version == '1.0.0'
+          - ready.json.version == versions[inventory_hostname]
 """)
-    run = run_playbook(playbook, inventory=lab.inventory, env=lab.env)
+    run = run_playbook(playbook, inventory=lab.inventory, env=lab.env, extra_vars={"versions": versions})
     assert run.rc == 0, run.output
     for code in CODES:
         assert f"{code}" in run.output and "failed=0" in run.output
@@ -267,7 +269,7 @@ def test_sigterm_lets_the_active_job_finish(lab):
         asyncio.run(asyncio.sleep(0.05))
     assert client.lrange(f"bull:{queue}:active", 0, -1) == [job_id.encode()]
     lab.run("restart", "lub")
-    assert [row for row in _processed(lab, "lub") if row[0] == job_id] == [(job_id, "1.0.0")]
+    assert [row for row in _processed(lab, "lub") if row[0] == job_id] == [(job_id, lab.version("lub"))]
     assert client.hget(f"bull:{queue}:{job_id}", "finishedOn") is not None
 
 
