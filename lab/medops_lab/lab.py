@@ -110,9 +110,10 @@ class Lab:
         if not self.data:
             raise LabError(f"no lab in {self.state} (no lab.json): run `python -m medops_lab up` first")
 
-    def secret(self, relpath: str, base: Path | None = None) -> Path:
+    @staticmethod
+    def secret(path: str | Path) -> Path:
         """Path of a 0600 secret file, generated on first use and kept afterwards."""
-        path = (base or self.state / "secrets") / relpath
+        path = Path(path)
         if not path.exists():
             _write_private(path, secrets.token_urlsafe(32) + "\n")
         return path
@@ -211,8 +212,10 @@ class Lab:
             path.mkdir(exist_ok=True)
             os.chmod(path, 0o755)
         (self.state / "secrets").mkdir(exist_ok=True, mode=0o700)
-        self.secret("postgres.password")
-        self.secret("redis.password")
+
+    def _create_secrets(self) -> None:
+        self.secret(self.data["postgres"]["password_file"])
+        self.secret(self.data["redis"]["password_file"])
 
     @staticmethod
     def _check_interpreter() -> None:
@@ -229,6 +232,7 @@ class Lab:
         self._prepare_state()
         self._plan(max(count, len(self.clinics()), 1), environment)
         self._save()
+        self._create_secrets()
         built = artifacts.build(Path(self.data["artifacts_dir"]))
         pg = self.postgres()
         pg_was_running = pg.pid() is not None
@@ -266,30 +270,26 @@ class Lab:
     def _ensure_database(self, pg: PostgresServer, clinic: dict) -> bool:
         from psycopg2 import sql
 
-        user = clinic["db_user"]
-        password = self.read_secret(self.secret(Path(clinic["db_password_file"]).name,
-                                                Path(clinic["db_password_file"]).parent))
-        if pg.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (user,)) and \
-                pg.execute("SELECT 1 FROM pg_database WHERE datname = %s", (clinic["db_name"],)):
-            return False
-        with contextlib.closing(pg.connect()) as conn, conn.cursor() as cur:
-            cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (user,))
-            if not cur.fetchone():
-                # psycopg2 binds the password client side: it never shows in a process list.
-                cur.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD %s").format(sql.Identifier(user)), (password,))
-        pg.create_database(clinic["db_name"], owner=user)
-        return True
+        user, name, changed = clinic["db_user"], clinic["db_name"], False
+        if not pg.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (user,)):
+            password = self.read_secret(self.secret(clinic["db_password_file"]))
+            # psycopg2 binds the password client side: it never shows in a process list.
+            pg.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD %s").format(sql.Identifier(user)), (password,))
+            changed = True
+        if not pg.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)):
+            pg.create_database(name, owner=user)
+            changed = True
+        return changed
 
     def _ensure_layout(self, clinic: dict) -> bool:
         root = Path(clinic["app_root"])
         for sub in ("releases", "shared", "shared/logs", "backups"):
             (root / sub).mkdir(parents=True, exist_ok=True)
         Path(clinic["run_dir"]).mkdir(parents=True, exist_ok=True)
-        secrets_dir = Path(clinic["db_password_file"]).parent
-        self.secret("api.token", secrets_dir)
-        redis_pw = self.read_secret(self.data["redis"]["password_file"]) + "\n"
-        if not Path(clinic["redis_password_file"]).exists() or Path(clinic["redis_password_file"]).read_text() != redis_pw:
-            _write_private(Path(clinic["redis_password_file"]), redis_pw)
+        self.secret(clinic["api_token_file"])
+        # The service reads every secret from its own shared/ dir: a release + shared/ is all it needs.
+        redis_password = self.read_secret(self.data["redis"]["password_file"]) + "\n"
+        _write_if_changed(Path(clinic["redis_password_file"]), redis_password, 0o600)
         flags = Path(clinic["flags_file"])
         if not flags.exists():  # owned by the operator (and the feature_flag module) once written
             flags.write_text("# Feature flags of this clinic (FEATURE_FLAG_<NAME>=true|false)\n"
