@@ -132,7 +132,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("X-RateLimit-Remaining", str(max(remaining, 0)))
         self.send_header("X-Clinic-Version", VERSION)
         self.end_headers()
-        self.wfile.write(payload)
+        if self.command != "HEAD":
+            self.wfile.write(payload)
         log.info("%s %s %d %.1fms", self.command, path, status, (time.monotonic() - started) * 1000)
 
     do_HEAD = do_GET

@@ -23,7 +23,7 @@ def parse(text: str) -> dict:
             key = key[len("export "):].strip()
         if not key.startswith(PREFIX):
             continue
-        value = value.strip().strip("'\"")
+        value = value.strip().strip("'\"").strip()
         lowered = value.lower()
         flags[key] = True if lowered in TRUE else False if lowered in FALSE else value
     return flags
