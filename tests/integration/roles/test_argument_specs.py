@@ -1,0 +1,109 @@
+"""Every role refuses bad variables at the start, with a readable message, before any task runs.
+
+All the cases of one role run in one ansible-playbook call: each case includes the role inside a
+block whose rescue records the failure message, so the table costs one Ansible start per role.
+"""
+
+import json
+
+import pytest
+import yaml
+
+from harness.ansible import run_playbook
+
+# A clinic's inventory variables, as the lab inventory provides them (values are placeholders:
+# argument validation fails before anything connects to them).
+CLINIC = {
+    "clinic_code": "kin", "clinic_db_host": "127.0.0.1", "clinic_db_port": 1, "clinic_db_user": "u",
+    "clinic_db_password": "x" * 40, "clinic_db_name": "clinic_kin", "clinic_redis_host": "127.0.0.1",
+    "clinic_redis_port": 1, "clinic_queues": ["clinic-kin"], "clinic_base_url": "http://127.0.0.1:1",
+    "clinic_health_urls": {"ready": "http://127.0.0.1:1/health/ready"}, "clinic_app_root": "/nonexistent/app",
+    "clinic_backup_dir": "/nonexistent/backups", "clinic_restart_command": ["true"],
+}
+
+CASES = {
+    "deploy": [
+        ({}, "deploy_version"),
+        ({"deploy_version": ["1.0"]}, "deploy_version"),
+        ({"deploy_version": "1.1.0", "deploy_strategy": "ftp"}, "deploy_strategy"),
+        ({"deploy_version": "1.1.0", "deploy_keep_releases": "many"}, "deploy_keep_releases"),
+        ({"deploy_version": "1.1.0", "deploy_smoke_tests": "GET /"}, "deploy_smoke_tests"),
+        ({"deploy_version": "1.1.0", "deploy_restart_command": {"cmd": "x"}}, "deploy_restart_command"),
+        ({"deploy_version": "1.1.0", "deploy_require_healthy": "perhaps"}, "deploy_require_healthy"),
+        ({"deploy_version": "1.1.0", "deploy_lock_stale_minutes": "soon"}, "deploy_lock_stale_minutes"),
+        ({"deploy_version": "1.1.0", "deploy_clinic_hours": "9-17"}, "deploy_clinic_hours"),
+        ({"deploy_version": "1.1.0", "deploy_health_interval": "fast"}, "deploy_health_interval"),
+        ({"deploy_version": "1.1.0", "deploy_secret_vars": "clinic_db_password"}, None),  # a string becomes a list
+        ({"deploy_version": "1.1.0", "deploy_min_free_disk_mb": [1]}, "deploy_min_free_disk_mb"),
+    ],
+    "rollback": [
+        ({"rollback_version": ["1.0.0"]}, "rollback_version"),
+        ({"rollback_restore_db": "maybe"}, "rollback_restore_db"),
+        ({"rollback_queue_drain": "sometimes"}, "rollback_queue_drain"),
+        ({"rollback_queue_drain_timeout": "long"}, "rollback_queue_drain_timeout"),
+        ({"rollback_health_wait_timeout": "forever"}, "rollback_health_wait_timeout"),
+        ({"rollback_break_stale_lock": "please"}, "rollback_break_stale_lock"),
+        ({"rollback_backup": {"path": "/x"}}, "rollback_backup"),
+        ({"rollback_run_id": ["a"]}, "rollback_run_id"),
+        ({"rollback_operator": {"who": "me"}}, "rollback_operator"),
+        ({"rollback_queue_drain_timeout": [1]}, "rollback_queue_drain_timeout"),
+    ],
+    "maintenance": [
+        ({"maintenance_page": "sometimes"}, "maintenance_page"),
+        ({"maintenance_vacuum": "weekly"}, "maintenance_vacuum"),
+        ({"maintenance_reindex": "yes please"}, "maintenance_reindex"),
+        ({"maintenance_purge": "audit_log"}, "maintenance_purge"),
+        ({"maintenance_session_idle_seconds": "a week"}, "maintenance_session_idle_seconds"),
+        ({"maintenance_log_max_age_days": "old"}, "maintenance_log_max_age_days"),
+        ({"maintenance_disk_max_percent": "ninety"}, "maintenance_disk_max_percent"),
+        ({"maintenance_reload_command": {"cmd": "nginx -s reload"}}, "maintenance_reload_command"),
+        ({"maintenance_tls_min_days": "21d"}, "maintenance_tls_min_days"),
+        ({"maintenance_log_paths": {"a": 1}}, "maintenance_log_paths"),
+    ],
+    "health_check": [
+        ({"health_check_timeout": "5s"}, "health_check_timeout"),
+        ({"health_check_wait_timeout": "10s"}, "health_check_wait_timeout"),
+        ({"health_check_database": "sure"}, "health_check_database"),
+        ({"health_check_redis": "sure"}, "health_check_redis"),
+        ({"health_check_queues": "sure"}, "health_check_queues"),
+        ({"health_check_backup_max_age_hours": "a day"}, "health_check_backup_max_age_hours"),
+        ({"health_check_tls_min_days": "two weeks"}, "health_check_tls_min_days"),
+        ({"health_check_urls": {"a": "b"}}, "health_check_urls"),
+        ({"health_check_tls_endpoints": {"a": "b"}}, "health_check_tls_endpoints"),
+        ({"health_check_backup_patterns": {"a": "b"}}, "health_check_backup_patterns"),
+    ],
+}
+
+
+def _playbook(role, cases, result_path):
+    tasks = [{"name": "Collect failures", "ansible.builtin.set_fact": {"spec_failures": {}}}]
+    for index, (variables, _) in enumerate(cases):
+        tasks.append({
+            "name": f"Case {index}",
+            "block": [{"name": "Include the role", "ansible.builtin.include_role": {"name": f"medops.runbook.{role}"},
+                       "vars": variables}],
+            "rescue": [{"name": "Record the message", "ansible.builtin.set_fact": {
+                "spec_failures": "{{ spec_failures | combine({'%d': ansible_failed_result.msg | default('')}) }}" % index}}],
+        })
+    tasks.append({"name": "Save", "ansible.builtin.copy": {"content": "{{ spec_failures | to_json }}", "dest": str(result_path),
+                                                             "mode": "0600"}})
+    return [{"name": "Bad variables", "hosts": "localhost", "connection": "local", "gather_facts": False,
+             "vars": CLINIC, "tasks": tasks}]
+
+
+@pytest.mark.parametrize("role", sorted(CASES))
+def test_role_refuses_bad_variables(role, tmp_path):
+    cases = CASES[role]
+    playbook = tmp_path / "cases.yml"
+    result_path = tmp_path / "failures.json"
+    playbook.write_text(yaml.safe_dump(_playbook(role, cases, result_path), sort_keys=False))
+    run = run_playbook(playbook, inventory="localhost,")
+    assert result_path.exists(), run.output[-3000:]
+    failures = json.loads(result_path.read_text())
+    assert "Traceback" not in run.output
+    for index, (variables, option) in enumerate(cases):
+        message = failures.get(str(index))
+        if option is None:
+            continue
+        assert message, f"{role} accepted {variables}"
+        assert "Validation of arguments failed" in message and option in message, (variables, message)
