@@ -1,0 +1,188 @@
+"""playbooks/deploy.yml and playbooks/rollback.yml on the lab: three real clinics, real PostgreSQL,
+Redis and BullMQ workers.
+
+The tests share the session lab and run in file order; each one states the versions it starts
+from (``ensure_live``) instead of trusting the previous test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import psycopg2
+import pytest
+
+from harness.ansible import REPO, ansible_env, run_playbook
+from harness.jobs import JobProducer, processed, wait_until_processed
+
+pytestmark = pytest.mark.lab
+CODES = ["kin", "lub", "gom"]
+DEPLOY = REPO / "playbooks" / "deploy.yml"
+ROLLBACK = REPO / "playbooks" / "rollback.yml"
+
+
+def deploy(lab, version, *args, **kwargs):
+    return run_playbook(DEPLOY, *args, inventory=lab.inventory, env=lab.env, extra_vars={"deploy_version": version}, **kwargs)
+
+
+def versions(lab):
+    return {code: lab.version(code) for code in CODES}
+
+
+def served_versions(lab):
+    return {code: lab.get(code, "/api/version")[1].get("version") for code in CODES}
+
+
+def record(lab, code):
+    path = Path(lab.clinic(code)["app_root"]) / "deployments.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def backups(lab, code):
+    directory = Path(lab.clinic(code)["backup_dir"])
+    return sorted(p.name for p in directory.iterdir()) if directory.exists() else []
+
+
+def table_checksums(lab, code):
+    """Every table's columns and content, hashed: equal before and after means the data is back."""
+    with contextlib.closing(psycopg2.connect(**lab.db_params(code))) as conn, conn.cursor() as cur:
+        cur.execute("SELECT table_name, string_agg(column_name || ':' || data_type, ',' ORDER BY ordinal_position)"
+                    " FROM information_schema.columns WHERE table_schema = 'public' GROUP BY table_name")
+        tables = dict(cur.fetchall())
+        sums = {}
+        for table, columns in sorted(tables.items()):
+            cur.execute(f'SELECT md5(coalesce(string_agg(t::text, \'|\' ORDER BY t::text), \'\')) FROM "{table}" t')
+            sums[table] = (columns, cur.fetchone()[0])
+        return sums
+
+
+def queue_paused(lab, code):
+    import redis
+
+    client = redis.Redis(**lab.redis_connection())
+    return client.hget(f"bull:clinic-{code}:meta", "paused") is not None
+
+
+def ensure_live(lab, version):
+    if set(versions(lab).values()) != {version}:
+        run = deploy(lab, version)
+        assert run.rc == 0, run.output[-4000:]
+    assert set(versions(lab).values()) == {version}
+
+
+def test_deploy_1_1_0_to_every_clinic_loses_no_job(lab):
+    ensure_live(lab, "1.0.0")
+    before = {code: backups(lab, code) for code in CODES}
+    with JobProducer(lab, CODES) as producer:
+        run = deploy(lab, "1.1.0")
+    assert run.rc == 0, run.output[-4000:]
+    assert versions(lab) == {code: "1.1.0" for code in CODES}
+    assert served_versions(lab) == {code: "1.1.0" for code in CODES}
+    for code in CODES:
+        new = sorted(set(backups(lab, code)) - set(before[code]))
+        assert new, f"{code}: no backup written by the deploy"
+        last = record(lab, code)[-1]
+        assert last["phase"] == "finished" and last["outcome"] == "success" and last["version_to"] == "1.1.0"
+        assert [s["step"] for s in last["steps"]][:3] == ["record_start", "backup", "drain"]
+        assert not queue_paused(lab, code)
+        assert not (Path(lab.clinic(code)["app_root"]) / "deploy.lock").exists()
+        ids = producer.ids[code]
+        assert len(ids) > 10, "the producer should have enqueued jobs during the deploy"
+        counts = wait_until_processed(lab, code, ids)
+        twice = {job: n for job, n in counts.items() if job in set(ids) and n != 1}
+        assert not twice, f"{code}: jobs processed more than once: {twice}"
+    assert "kin: 1.0.0 -> 1.1.0 | success" in run.output
+
+
+def test_deploying_the_live_version_changes_nothing(lab):
+    ensure_live(lab, "1.1.0")
+    entries = {code: len(record(lab, code)) for code in CODES}
+    run = deploy(lab, "1.1.0")
+    assert run.rc == 0, run.output[-3000:]
+    assert "changed=0" in run.output and "changed=1" not in run.output, run.output[-3000:]
+    assert {code: len(record(lab, code)) for code in CODES} == entries
+    assert "already live; nothing to do" in run.output
+
+
+def test_check_mode_changes_nothing(lab):
+    ensure_live(lab, "1.1.0")
+    snapshot = {code: (record(lab, code), backups(lab, code), sorted(os.listdir(Path(lab.clinic(code)["app_root"]) / "releases")),
+                       table_checksums(lab, code)) for code in CODES}
+    run = deploy(lab, "1.2.0-badmigration", check=True)
+    assert "Traceback" not in run.output
+    for code in CODES:
+        assert (record(lab, code), backups(lab, code), sorted(os.listdir(Path(lab.clinic(code)["app_root"]) / "releases")),
+                table_checksums(lab, code)) == snapshot[code]
+        assert lab.version(code) == "1.1.0" and not queue_paused(lab, code)
+
+
+def test_bad_release_stops_at_the_canary_and_rolls_it_back(lab):
+    ensure_live(lab, "1.1.0")
+    untouched = {code: (record(lab, code), backups(lab, code)) for code in ("lub", "gom")}
+    run = deploy(lab, "1.2.0-bad")
+    assert run.rc != 0
+    assert versions(lab) == {code: "1.1.0" for code in CODES}
+    assert served_versions(lab) == {code: "1.1.0" for code in CODES}
+    assert lab.get("kin", "/health/ready")[0] == 200
+    assert "kin: deploy of 1.2.0-bad failed at step 'verify'" in run.output, run.output[-4000:]
+    assert "Rolled back to 1.1.0" in run.output
+    for code in ("lub", "gom"):
+        assert (record(lab, code), backups(lab, code)) == untouched[code], f"{code} was touched"
+    last = record(lab, "kin")[-1]
+    assert last["outcome"] == "rolled_back" and last["failed_step"] == "verify"
+    assert (Path(lab.clinic("kin")["app_root"]) / "releases" / "1.2.0-bad" / ".medops-bad").exists()
+    assert not queue_paused(lab, "kin")
+    assert not (Path(lab.clinic("kin")["app_root"]) / "deploy.lock").exists()
+    assert not (Path(lab.clinic("kin")["app_root"]) / "shared" / "maintenance.html").exists()
+
+
+def test_failed_migration_is_rolled_back_with_the_database(lab):
+    ensure_live(lab, "1.1.0")
+    before = table_checksums(lab, "kin")
+    run = deploy(lab, "1.2.0-badmigration", "--limit", "kin")
+    assert run.rc != 0
+    assert "kin: deploy of 1.2.0-badmigration failed at step 'migrate'" in run.output, run.output[-4000:]
+    assert "with the database restored from" in run.output
+    assert table_checksums(lab, "kin") == before
+    assert lab.version("kin") == "1.1.0" and lab.get("kin", "/health/ready")[0] == 200
+    assert not queue_paused(lab, "kin")
+
+
+def test_second_deploy_stops_at_the_lock_and_names_the_holder(lab):
+    ensure_live(lab, "1.1.0")
+    lock = Path(lab.clinic("lub")["app_root"]) / "deploy.lock"
+    first = subprocess.Popen(
+        [str(Path(os.sys.executable).parent / "ansible-playbook"), str(ROLLBACK), "-i", str(lab.inventory),
+         "--limit", "lub", "-e", "rollback_version=1.0.0", "-e", "rollback_run_id=first-run", "-e", "rollback_operator=alice"],
+        cwd=REPO, env=ansible_env(lab.env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not lock.exists():
+            assert first.poll() is None, first.stdout.read()
+            assert time.monotonic() < deadline, "the first run never took the lock"
+            time.sleep(0.05)
+        # Neither the version being left nor the one being restored, so the second run needs the lock.
+        second = deploy(lab, "1.2.0-bad", "--limit", "lub", "-e", "deploy_operator=bob")
+    finally:
+        output = first.communicate(timeout=300)[0]
+    assert first.returncode == 0, output[-3000:]
+    assert second.rc != 0
+    assert "held by alice (run first-run)" in second.output, second.output[-3000:]
+    assert lab.version("lub") == "1.0.0"
+    run = deploy(lab, "1.1.0", "--limit", "lub")
+    assert run.rc == 0, run.output[-3000:]
+
+
+def test_rollback_goes_to_the_previous_good_release(lab):
+    ensure_live(lab, "1.1.0")
+    run = run_playbook(ROLLBACK, "--limit", "gom", inventory=lab.inventory, env=lab.env)
+    assert run.rc == 0, run.output[-4000:]
+    assert lab.version("gom") == "1.0.0" and lab.get("gom", "/api/version")[1]["version"] == "1.0.0"
+    assert record(lab, "gom")[-1]["kind"] == "rollback" and record(lab, "gom")[-1]["outcome"] == "success"
+    assert {lab.version(code) for code in ("kin", "lub")} == {"1.1.0"}
+    assert deploy(lab, "1.1.0", "--limit", "gom").rc == 0
