@@ -19,7 +19,10 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-demo: deps venv lab-up ## start the three-clinic lab and run the main job against it
+DEMO_VERSION ?= 1.1.0
+
+demo: deps venv lab-up ## start the three-clinic lab, deploy $(DEMO_VERSION) to every clinic, check their health
+	$(BIN)/ansible-playbook playbooks/deploy.yml -i inventories/lab -e deploy_version=$(DEMO_VERSION)
 	$(BIN)/ansible-playbook playbooks/health_check.yml -i inventories/lab
 
 test: deps venv unit integration sanity lint build install-check ## the whole suite (what CI runs)
