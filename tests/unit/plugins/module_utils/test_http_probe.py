@@ -1,0 +1,147 @@
+"""The wait loop (with a fake clock and prober) and option validation."""
+
+import pytest
+
+from ansible_collections.medops.runbook.plugins.module_utils.http_probe import (
+    Answer, ProbeConfigError, Waiter, build_endpoints, percentile)
+
+DEFAULTS = dict(url=None, urls=None, method="GET", headers={}, body=None, body_format="raw", status_codes=[200],
+                json_checks=[], body_regex=None, interpret_body=True, allow_degraded=False, success_threshold=1,
+                failure_threshold=None, timeout=5.0, wait_timeout=60.0, interval=2.0, backoff=1.0, max_interval=None,
+                validate_certs=True, ca_path=None, client_cert=None, client_key=None, url_username=None,
+                url_password=None, bearer_token=None, follow_redirects="safe", use_proxy=True)
+
+
+def params(**kw):
+    out = dict(DEFAULTS)
+    out.update(kw)
+    return out
+
+
+class Clock(object):
+    def __init__(self):
+        self.now = 0.0
+        self.sleeps = []
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.sleeps.append(round(seconds, 6))
+        self.now += seconds
+
+
+class ScriptedProber(object):
+    """Answers from a list (the last one repeats); each probe takes 0.1 s of fake time."""
+
+    def __init__(self, clock, answers):
+        self.clock, self.answers, self.calls = clock, list(answers), 0
+
+    def probe(self, endpoint, timeout):
+        self.calls += 1
+        self.clock.now += 0.1
+        return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+
+
+OK = Answer(200, '{"status": "ok"}', "application/json", latency=0.1)
+BAD = Answer(503, '{"status": "fail", "checks": {"db": "down"}}', "application/json", latency=0.1)
+REFUSED = Answer(error="connection refused", hard=True, latency=0.1)
+
+
+def wait(answers, **kw):
+    clock = Clock()
+    p = params(url="http://svc/health", **kw)
+    prober = ScriptedProber(clock, answers)
+    return Waiter(build_endpoints(p), p, prober, clock=clock, sleep=clock.sleep).run(), clock, prober
+
+
+def test_becomes_healthy_on_a_fixed_cadence():
+    result, clock, _ = wait([BAD, BAD, OK], interval=2.0)
+    assert result["healthy"] and result["attempts"] == 3
+    assert clock.sleeps == [1.9, 1.9]  # probe time is part of the interval, not added to it
+
+
+def test_flap_does_not_pass_success_threshold():
+    result, _, prober = wait([OK, BAD, OK, OK, BAD, OK, OK, OK], success_threshold=3)
+    assert result["healthy"]
+    assert prober.calls == 8
+
+
+def test_gives_up_at_wait_timeout_naming_the_condition():
+    result, clock, _ = wait([BAD], wait_timeout=10, interval=2)
+    assert not result["healthy"]
+    assert clock.now == pytest.approx(10.1)
+    assert "http://svc/health: last status 503" in result["msg"]
+    assert "status 503 not in [200]" in result["msg"] and "db=down" in result["msg"]
+    assert '"status": "fail"' in result["msg"]
+    assert result["degraded"] == ["db"]
+
+
+def test_failure_threshold_gives_up_early_on_hard_failures():
+    result, _, prober = wait([REFUSED], failure_threshold=3, wait_timeout=60)
+    assert not result["healthy"] and prober.calls == 3
+    assert "3 consecutive hard failures" in result["msg"] and "no HTTP answer; connection refused" in result["msg"]
+
+
+def test_soft_failures_reset_the_hard_count():
+    _, _, prober = wait([REFUSED, REFUSED, BAD, REFUSED, REFUSED, OK], failure_threshold=3)
+    assert prober.calls == 6
+
+
+def test_backoff_grows_to_the_cap():
+    _, clock, _ = wait([BAD, BAD, BAD, BAD, OK], interval=1, backoff=2, max_interval=3)
+    assert clock.sleeps == [0.9, 1.9, 2.9, 2.9]
+
+
+def test_wait_timeout_zero_probes_once():
+    result, _, prober = wait([BAD], wait_timeout=0)
+    assert prober.calls == 1 and not result["healthy"]
+
+
+def test_several_endpoints_each_with_overrides():
+    p = params(urls=["http://a/health", {"url": "http://b/health", "status_codes": [200, 503], "allow_degraded": True,
+                                         "name": "b", "success_threshold": 2}])
+    a, b = build_endpoints(p)
+    assert a["expect"]["status_codes"] == [200] and a["success_threshold"] == 1
+    assert b["name"] == "b" and b["expect"]["status_codes"] == [200, 503] and b["expect"]["allow_degraded"]
+    assert b["success_threshold"] == 2
+
+
+def test_bearer_token_becomes_a_header_and_json_body_is_encoded():
+    (ep,) = build_endpoints(params(url="http://a/", bearer_token="t0k", method="post", body={"a": 1}, body_format="json"))
+    assert ep["headers"]["Authorization"] == "Bearer t0k"
+    assert ep["headers"]["Content-Type"] == "application/json" and ep["data"] == b'{"a": 1}' and ep["method"] == "POST"
+
+
+@pytest.mark.parametrize("kw, message", [
+    (dict(url="localhost:8080/health"), "has no scheme"),
+    (dict(url="ftp://host/health"), "scheme 'ftp' is not supported"),
+    (dict(url="http://"), "has no host"),
+    (dict(url="http://host:99999/"), "invalid port"),
+    (dict(url="http://h/", timeout=-1), "timeout must be greater than 0"),
+    (dict(url="http://h/", interval=0), "interval must be greater than 0"),
+    (dict(url="http://h/", wait_timeout=-5), "wait_timeout must be 0 or more"),
+    (dict(url="http://h/", backoff=0.5), "backoff must be 1"),
+    (dict(url="http://h/", interval=5, max_interval=1), "max_interval (1) must not be less than interval (5)"),
+    (dict(url="http://h/", success_threshold=0), "success_threshold must be 1 or more"),
+    (dict(url="http://h/", failure_threshold=-2), "failure_threshold must be 0"),
+    (dict(url="http://h/", status_codes=[42]), "status code 42 is outside 100-599"),
+    (dict(url="http://h/", body_regex="(unclosed"), "not a valid regular expression"),
+    (dict(url="http://h/", json_checks=[{"path": "status", "like": "ok"}]), "unknown operator 'like'"),
+    (dict(urls=[]), "give url, or urls"),
+    (dict(urls=[{"href": "http://h/"}]), "unknown key(s) href"),
+    (dict(urls=[{"name": "x"}]), "a URL is required"),
+    (dict(urls=[{"url": "http://h/", "method": "FETCH"}]), "method 'FETCH'"),
+    (dict(url="http://h/", ca_path="/nonexistent/ca.pem"), "ca_path '/nonexistent/ca.pem' does not exist"),
+    (dict(url="http://h/", body={"a": 1}), "body must be a string"),
+])
+def test_bad_options(kw, message):
+    with pytest.raises(ProbeConfigError) as info:
+        build_endpoints(params(**kw))
+    assert message in str(info.value)
+
+
+def test_percentile_is_nearest_rank():
+    assert percentile([5, 1, 3, 2, 4], 0.5) == 3
+    assert percentile(list(range(1, 101)), 0.95) == 95
+    assert percentile([], 0.5) is None
