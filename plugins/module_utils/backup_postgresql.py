@@ -1,0 +1,520 @@
+# -*- coding: utf-8 -*-
+# Copyright: medops.runbook contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""PostgreSQL backups with pg_dump / pg_restore whose row counts are provably those of the dump.
+
+The dump runs inside a snapshot that this module exports from a REPEATABLE READ transaction
+(``pg_export_snapshot()`` handed to ``pg_dump --snapshot``); the tables are counted in that same
+transaction while pg_dump runs, and the transaction stays open until pg_dump finishes. So the
+manifest's counts are exactly the rows in the archive, even while the application keeps writing.
+
+Connection settings reach the tools as a libpq conninfo string without the password; the password
+travels only in the child's environment (PGPASSWORD). Every tool runs from an argv list, never a
+shell, so a database name is data, never code.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import glob
+import os
+import re
+import shutil
+import subprocess
+import threading
+import time
+import uuid
+
+from ansible_collections.medops.runbook.plugins.module_utils import backup_manifest as bm
+from ansible_collections.medops.runbook.plugins.module_utils import fileutils
+
+PSYCOPG2_IMPORT_ERROR = None
+try:
+    import psycopg2
+    import psycopg2.extensions
+    from psycopg2 import sql
+except ImportError:
+    import traceback
+    PSYCOPG2_IMPORT_ERROR = traceback.format_exc()
+    psycopg2 = None
+    sql = None
+
+ENGINE = "postgresql"
+SUFFIX = {"custom": ".dump", "directory": ".dir"}
+LEVELS = {"gzip": (1, 9), "lz4": (1, 12), "zstd": (1, 22)}
+# libpq keywords a URI may carry, and the environment variable each maps to (for the tools).
+CONNINFO_KEYS = ("host", "hostaddr", "port", "user", "dbname", "sslmode", "sslcert", "sslkey", "sslrootcert",
+                 "sslcrl", "connect_timeout", "application_name", "options", "target_session_attrs",
+                 "passfile", "sslpassword", "gssencmode", "krbsrvname", "service", "channel_binding")
+SECRET_KEYS = ("password", "sslpassword")
+TABLES_SQL = """
+SELECT n.nspname, c.relname
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relkind = 'r' AND c.relpersistence <> 't'
+   AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%%'
+   AND n.nspname NOT LIKE 'pg_temp_%%'
+ ORDER BY 1, 2
+"""
+
+
+def table_key(schema, table):
+    return "%s.%s" % (schema, table)
+
+
+# -- tools ---------------------------------------------------------------------------------------
+def find_tool(name, bin_dir=None):
+    """``bin_dir/name``, else ``name`` on PATH, else the newest /usr/lib/postgresql/*/bin/name."""
+    if bin_dir:
+        path = os.path.join(bin_dir, name)
+        if not os.access(path, os.X_OK):
+            raise bm.BackupError("%s not found in bin_dir %s" % (name, bin_dir))
+        return path
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = glob.glob("/usr/lib/postgresql/*/bin/%s" % name)
+    candidates.sort(key=lambda p: [int(x) for x in re.findall(r"\d+", p.split("/")[4])] or [0])
+    if candidates:
+        return candidates[-1]
+    raise bm.BackupError("%s not found on PATH nor in /usr/lib/postgresql/*/bin: install the PostgreSQL client "
+                         "tools or set bin_dir" % name)
+
+
+def parse_version(text):
+    """'pg_dump (PostgreSQL) 15.8 (Debian 15.8-0+deb12u1)' -> (15, 8)."""
+    match = re.search(r"\)\s*(\d+)(?:\.(\d+))?", text) or re.search(r"(\d+)(?:\.(\d+))?", text)
+    if not match:
+        raise bm.BackupError("cannot read a version from %r" % text.strip()[:200])
+    return int(match.group(1)), int(match.group(2) or 0)
+
+
+def tool_version(path):
+    rc, out, err = bm.run_tool([path, "--version"], timeout=60)
+    if rc != 0:
+        raise bm.BackupError("%s --version failed: %s" % (path, bm.tail(err or out)))
+    return parse_version(out), out.strip()
+
+
+def compression_args(version, compression, level):
+    """pg_dump arguments for a compression method and level, for the pg_dump ``version`` at hand."""
+    major = version[0]
+    if compression in LEVELS and level is not None:
+        low, high = LEVELS[compression]
+        if not low <= level <= high:
+            raise bm.BackupError("compression_level %s is out of range for %s (%d-%d)" % (level, compression, low, high))
+    if compression == "none":
+        return ["--compress=0"] if major < 16 else ["--compress=none"]
+    if major < 16:
+        if compression != "gzip":
+            raise bm.BackupError("compression=%s needs pg_dump 16 or newer; this pg_dump is %d.%d (it supports "
+                                 "gzip and none only): use compression=gzip or set bin_dir to a newer client"
+                                 % (compression, version[0], version[1]))
+        return ["--compress=%d" % level] if level is not None else []
+    return ["--compress=%s:%d" % (compression, level)] if level is not None else ["--compress=%s" % compression]
+
+
+# -- connection ----------------------------------------------------------------------------------
+def connection_settings(params):
+    """(libpq keywords without secrets, password) from ``uri`` and/or login_* options.
+
+    Explicit login_* options and ``database`` win over what the URI says."""
+    keywords, password = {}, None
+    if params.get("uri"):
+        try:
+            parsed = psycopg2.extensions.parse_dsn(params["uri"])
+        except psycopg2.ProgrammingError as exc:
+            raise bm.BackupError("uri is not a valid PostgreSQL connection URI: %s" % str(exc).strip().splitlines()[0])
+        password = parsed.pop("password", None)
+        parsed.pop("sslpassword", None)
+        unknown = sorted(set(parsed) - set(CONNINFO_KEYS))
+        if unknown:
+            raise bm.BackupError("uri has parameters this module does not pass on: %s" % ", ".join(unknown))
+        keywords.update(parsed)
+    for option, key in (("login_host", "host"), ("login_port", "port"), ("login_user", "user"), ("database", "dbname")):
+        if params.get(option) not in (None, ""):
+            keywords[key] = str(params[option])
+    if params.get("login_password"):
+        password = params["login_password"]
+    return keywords, password
+
+
+def conninfo(keywords):
+    """A libpq conninfo string; every value quoted so no value can inject another keyword."""
+    def quote(value):
+        return "'%s'" % str(value).replace("\\", "\\\\").replace("'", "\\'")
+    return " ".join("%s=%s" % (key, quote(value)) for key, value in sorted(keywords.items()))
+
+
+class PostgresqlEngine(object):
+    """One database on one server, and the client tools that talk to it."""
+
+    def __init__(self, params):
+        self.params = params
+        self.keywords, self._password = connection_settings(params)
+        self.bin_dir = params.get("bin_dir")
+        self.jobs = params.get("jobs") or 1
+        self.timeout = params.get("connect_timeout") or 10
+
+    # -- plumbing --------------------------------------------------------------------------
+    @property
+    def database(self):
+        return self.keywords.get("dbname")
+
+    def tool(self, name):
+        return find_tool(name, self.bin_dir)
+
+    def env(self):
+        """The child's environment: the password only here (never argv), no prompt ever."""
+        env = dict(os.environ)
+        for key in ("PGPASSWORD", "PGSERVICEFILE") if self._password else ():
+            env.pop(key, None)
+        if self._password:
+            env["PGPASSWORD"] = self._password
+        env.setdefault("PGCONNECT_TIMEOUT", str(self.timeout))
+        env["PGAPPNAME"] = "medops.db_backup"
+        return env
+
+    def dsn_for(self, dbname):
+        keywords = dict(self.keywords)
+        keywords["dbname"] = dbname
+        return conninfo(keywords)
+
+    def connect(self, dbname):
+        keywords = dict(self.keywords)
+        keywords["dbname"] = dbname
+        keywords.setdefault("connect_timeout", str(self.timeout))
+        if self._password:
+            keywords["password"] = self._password
+        try:
+            return psycopg2.connect(**keywords)
+        except psycopg2.Error as exc:
+            where = "%s:%s" % (self.keywords.get("host", "(default socket)"), self.keywords.get("port", 5432))
+            raise bm.BackupError("cannot connect to PostgreSQL database %r at %s: %s"
+                                 % (dbname, where, self._scrub(str(exc).strip())))
+
+    def _scrub(self, text):
+        return text.replace(self._password, "********") if self._password else text
+
+    def maintenance_db(self):
+        return self.params.get("maintenance_database") or "postgres"
+
+    def server_version(self, conn):
+        with conn.cursor() as cur:
+            cur.execute("SHOW server_version_num")
+            num = int(cur.fetchone()[0])
+        return num // 10000, num % 10000
+
+    def run(self, argv, timeout=None):
+        rc, out, err = bm.run_tool(argv, env=self.env(), timeout=timeout)
+        return rc, out, self._scrub(err)
+
+    # -- archive inspection ----------------------------------------------------------------
+    def list_archive(self, path):
+        """pg_restore --list: (rc, toc text, stderr)."""
+        return self.run([self.tool("pg_restore"), "--list", path])
+
+    @staticmethod
+    def data_entries(toc, tables):
+        """Which of ``tables`` ({key: [schema, name]}) have a TABLE DATA entry in the archive."""
+        lines = [line for line in toc.splitlines() if not line.startswith(";") and " TABLE DATA " in line]
+        present = set()
+        for key, (schema, name) in tables.items():
+            marker = " TABLE DATA %s %s " % (schema, name)
+            if any(marker in line + " " for line in lines):
+                present.add(key)
+        return present
+
+    def count_rows(self, conn, tables):
+        counts = {}
+        with conn.cursor() as cur:
+            for key, (schema, name) in sorted(tables.items()):
+                cur.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, name)))
+                counts[key] = cur.fetchone()[0]
+        return counts
+
+    @staticmethod
+    def list_tables(conn):
+        with conn.cursor() as cur:
+            cur.execute(TABLES_SQL)
+            return dict((table_key(s, t), [s, t]) for s, t in cur.fetchall())
+
+    # -- dumped ----------------------------------------------------------------------------
+    def dump_argv(self, target, version, snapshot=None):
+        fmt = self.params.get("format") or "custom"
+        argv = [self.tool("pg_dump"), "--dbname", self.dsn_for(self.database), "--format", fmt, "--no-password"]
+        argv += compression_args(version, self.params.get("compression") or "gzip", self.params.get("compression_level"))
+        if snapshot:
+            argv += ["--snapshot", snapshot]
+        if fmt == "directory":
+            argv += ["--jobs", str(self.jobs), "--file", target]
+        argv += list(self.params.get("dump_extra_args") or [])
+        return argv
+
+    def validate_dump(self):
+        fmt = self.params.get("format") or "custom"
+        if not self.database:
+            raise bm.BackupError("database is required for engine=postgresql (or a uri that names one)")
+        if fmt == "custom" and self.jobs > 1:
+            raise bm.BackupError("jobs=%d needs format=directory: pg_dump writes the custom format with one job "
+                                 "(jobs still speeds up pg_restore of a directory backup)" % self.jobs)
+        for arg in self.params.get("dump_extra_args") or []:
+            bare = arg.split("=", 1)[0]
+            if bare in ("-f", "--file", "-F", "--format", "-d", "--dbname", "--snapshot", "-j", "--jobs", "-W",
+                        "--password") or re.match(r"^-[fFdjW].", arg):
+                raise bm.BackupError("dump_extra_args must not set %s: the module sets it (use the module's options)" % bare)
+
+    def plan_dump(self, final):
+        """For check mode: the pg_dump command (no secrets) that a real run would use."""
+        self.validate_dump()
+        path = self.tool("pg_dump")
+        version, _text = tool_version(path)
+        argv = self.dump_argv(final, version, snapshot="<exported snapshot>")
+        if (self.params.get("format") or "custom") == "custom":
+            argv += ["(stdout ->", final + ")"]
+        return argv
+
+    def dump(self, final):
+        self.validate_dump()
+        fmt = self.params.get("format") or "custom"
+        path = self.tool("pg_dump")
+        version, version_text = tool_version(path)
+        partial = bm.partial_path(final)
+        started = bm.utcnow()
+        conn = self.connect(self.database)
+        try:
+            server = self.server_version(conn)
+            conn.rollback()  # set_session below needs no transaction open
+            if version[0] < server[0]:
+                raise bm.BackupError("pg_dump %d.%d cannot dump a PostgreSQL %d server: set bin_dir to the client tools "
+                                     "of version %d or newer" % (version[0], version[1], server[0], server[0]))
+            conn.set_session(isolation_level=psycopg2.extensions.ISOLATION_LEVEL_REPEATABLE_READ, readonly=True)
+            with conn.cursor() as cur:
+                cur.execute("SELECT pg_export_snapshot()")
+                snapshot = cur.fetchone()[0]
+            tables = self.list_tables(conn)
+            argv = self.dump_argv(partial, version, snapshot)
+            digest, size, counts = self._run_dump(argv, fmt, partial, conn, tables)
+        except BaseException:
+            self._discard(partial)
+            raise
+        finally:
+            conn.close()  # ends the snapshot transaction, only now that pg_dump is done
+        try:
+            rc, toc, err = self.list_archive(partial)
+            if rc != 0:
+                raise bm.BackupError("the new archive is not readable by pg_restore --list: %s" % bm.tail(err))
+            present = self.data_entries(toc, tables)
+            tables = dict((k, v) for k, v in tables.items() if k in present)
+            if fmt == "directory":
+                self._private_tree(partial)
+                fileutils.fsync_tree(partial)
+                digest, size = fileutils.sha256_tree(partial)
+            fileutils.atomic_rename(partial, final)
+        except BaseException:
+            self._discard(partial)
+            raise
+        finished = bm.utcnow()
+        manifest = {
+            "manifest_version": bm.MANIFEST_VERSION, "engine": ENGINE, "clinic": self.params.get("clinic"),
+            "database": self.database, "host": self.keywords.get("host"), "port": self.keywords.get("port"),
+            "server_version": "%d.%d" % server, "tool": {"pg_dump": version_text},
+            "format": fmt, "compression": self.params.get("compression") or "gzip",
+            "compression_level": self.params.get("compression_level"), "jobs": self.jobs,
+            "dump_extra_args": list(self.params.get("dump_extra_args") or []),
+            "started_at": bm.iso(started), "finished_at": bm.iso(finished),
+            "duration_seconds": round((finished - started).total_seconds(), 3),
+            "file": os.path.basename(final), "bytes": size, "sha256": digest,
+            "sha256_kind": "tree" if fmt == "directory" else "file",
+            "tables": dict((k, counts[k]) for k in tables), "table_names": tables,
+            "rows_total": sum(counts[k] for k in tables),
+        }
+        bm.write_manifest(final, manifest)
+        return manifest
+
+    def _run_dump(self, argv, fmt, partial, conn, tables):
+        """Run pg_dump while counting every table in the exporting transaction (a thread)."""
+        counted, failure = {}, []
+
+        def count():
+            try:
+                counted.update(self.count_rows(conn, tables))
+            except Exception as exc:  # pylint: disable=broad-except
+                failure.append(exc)
+
+        counter = threading.Thread(target=count, name="db_backup-count")
+        digest = size = None
+        out_fd = None
+        if fmt == "custom":
+            out_fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE if out_fd is not None else subprocess.DEVNULL,
+                                    stderr=subprocess.PIPE, env=self.env(), preexec_fn=bm.set_parent_death_signal)
+        except OSError as exc:
+            if out_fd is not None:
+                os.close(out_fd)
+            raise bm.BackupError("cannot run pg_dump: %s" % exc)
+        counter.start()
+        errors = []
+        drain = threading.Thread(target=lambda: errors.append(proc.stderr.read()), name="db_backup-stderr")
+        drain.start()
+        try:
+            if out_fd is not None:
+                with os.fdopen(out_fd, "wb", buffering=0) as handle:
+                    writer = fileutils.HashingWriter(handle)
+                    fileutils.copy_stream(proc.stdout, writer)
+                    os.fsync(handle.fileno())
+                digest, size = writer.hexdigest(), writer.size
+            rc = proc.wait()
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        finally:
+            drain.join()
+            counter.join()
+        if rc != 0:
+            text = self._scrub((errors[0] if errors else b"").decode("utf-8", "replace"))
+            raise bm.BackupError("pg_dump failed (exit %d): %s" % (rc, bm.tail(text)))
+        if failure:
+            raise bm.BackupError("counting rows in the dump's snapshot failed: %s" % self._scrub(str(failure[0]).strip()))
+        return digest, size, counted
+
+    @staticmethod
+    def _private_tree(path):
+        os.chmod(path, 0o700)
+        for root, dirs, files in os.walk(path):
+            for name in dirs:
+                os.chmod(os.path.join(root, name), 0o700)
+            for name in files:
+                os.chmod(os.path.join(root, name), 0o600)
+
+    @staticmethod
+    def _discard(partial):
+        if os.path.lexists(partial):
+            fileutils.remove_path(partial)
+
+    # -- verified --------------------------------------------------------------------------
+    def readable_check(self, backup, manifest):
+        rc, toc, err = self.list_archive(backup)
+        if rc != 0:
+            return bm.check("archive_readable", False, "pg_restore --list failed: %s" % bm.tail(err, 5)), None
+        entries = len([line for line in toc.splitlines() if line and not line.startswith(";")])
+        expected = manifest.get("table_names") or {}
+        missing = sorted(set(expected) - self.data_entries(toc, expected))
+        if missing:
+            return bm.check("archive_readable", False, "readable, but the table data of %s is missing from the archive"
+                            % ", ".join(missing[:10])), toc
+        return bm.check("archive_readable", True, "pg_restore --list reads %d entries, data of all %d tables present"
+                        % (entries, len(expected))), toc
+
+    def restore_argv(self, backup, dbname, clean, single_transaction, no_owner):
+        argv = [self.tool("pg_restore"), "--dbname", self.dsn_for(dbname), "--exit-on-error", "--no-password"]
+        if clean:
+            argv += ["--clean", "--if-exists"]
+        if single_transaction:
+            argv.append("--single-transaction")
+        elif self.jobs > 1:
+            argv += ["--jobs", str(self.jobs)]
+        if no_owner:
+            argv += ["--no-owner", "--no-privileges"]
+        return argv + [backup]
+
+    def scratch_name(self):
+        return self.params.get("scratch_database") or "db_backup_verify_%s" % uuid.uuid4().hex[:12]
+
+    def restore_check(self, backup, manifest):
+        """Restore into a scratch database, compare its row counts with the manifest, drop it."""
+        scratch = self.scratch_name()
+        admin = self.connect(self.maintenance_db())
+        admin.autocommit = True
+        created = False
+        try:
+            with admin.cursor() as cur:
+                cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (scratch,))
+                if cur.fetchone():
+                    raise bm.BackupError("scratch database %r already exists; refusing to use (and drop) it" % scratch)
+                try:
+                    cur.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(scratch)))
+                except psycopg2.Error as exc:
+                    raise bm.BackupError("cannot create the scratch database %r: %s" % (scratch, str(exc).strip()))
+                created = True
+            rc, _out, err = self.run(self.restore_argv(backup, scratch, False, False, True))
+            if rc != 0:
+                return bm.check("restore", False, "pg_restore into scratch database %r failed: %s" % (scratch, bm.tail(err, 8)))
+            conn = self.connect(scratch)
+            try:
+                actual = self.count_rows(conn, manifest.get("table_names") or {})
+            finally:
+                conn.close()
+            result = bm.count_check("restore", manifest.get("tables") or {}, actual)
+            result["scratch_database"] = scratch
+            return result
+        finally:
+            if created:
+                self._drop(admin, scratch)
+            admin.close()
+
+    @staticmethod
+    def _drop(admin, name):
+        with admin.cursor() as cur:
+            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+    def verify(self, backup, manifest, restore_check):
+        checks = [bm.checksum_check(backup, manifest)]
+        readable, _toc = self.readable_check(backup, manifest)
+        checks.append(readable)
+        if restore_check:
+            if all(c["ok"] for c in checks):
+                checks.append(self.restore_check(backup, manifest))
+            else:
+                checks.append(bm.check("restore", False, "not attempted: the archive failed an earlier check"))
+        return checks
+
+    # -- restored --------------------------------------------------------------------------
+    def database_exists(self, name):
+        admin = self.connect(self.maintenance_db())
+        try:
+            with admin.cursor() as cur:
+                cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+                return cur.fetchone() is not None
+        finally:
+            admin.close()
+
+    def restore(self, backup, manifest, target):
+        checks = [bm.checksum_check(backup, manifest)]
+        checks.append(self.readable_check(backup, manifest)[0])
+        failed = [c for c in checks if not c["ok"]]
+        if failed:
+            raise bm.BackupError("refusing to restore %s: %s" % (backup, "; ".join("%s: %s" % (c["name"], c["detail"]) for c in failed)))
+        exists = self.database_exists(target)
+        if not exists:
+            admin = self.connect(self.maintenance_db())
+            admin.autocommit = True
+            try:
+                with admin.cursor() as cur:
+                    cur.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(target)))
+            except psycopg2.Error as exc:
+                raise bm.BackupError("cannot create database %r: %s" % (target, str(exc).strip()))
+            finally:
+                admin.close()
+        argv = self.restore_argv(backup, target, exists, exists and self.jobs == 1, bool(self.params.get("no_owner")))
+        started = time.monotonic()
+        rc, _out, err = self.run(argv)
+        if rc != 0:
+            raise bm.BackupError("pg_restore into %r failed (exit %d)%s: %s" % (
+                target, rc, "; the database is unchanged (single transaction)" if exists and self.jobs == 1 else "",
+                bm.tail(err, 10)))
+        conn = self.connect(target)
+        try:
+            actual = self.count_rows(conn, manifest.get("table_names") or {})
+        finally:
+            conn.close()
+        counted = bm.count_check("row_counts", manifest.get("tables") or {}, actual)
+        return {"created_database": not exists, "restore_seconds": round(time.monotonic() - started, 3),
+                "checks": checks + [counted], "command": redact(argv)}
+
+
+def redact(argv):
+    """argv as shown to users: it never holds a password, but say so explicitly for conninfo."""
+    return [re.sub(r"password='(?:[^'\\]|\\.)*'", "password='********'", a) for a in argv]

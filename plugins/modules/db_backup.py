@@ -1,0 +1,459 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: medops.runbook contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: db_backup
+short_description: Dump, verify, restore and prune PostgreSQL, MongoDB and Redis backups you can trust
+version_added: "0.1.0"
+description:
+  - O(state=dumped) writes a new backup into O(dest) under a temporary hidden name, fsyncs it and renames
+    it, so no half-written file ever carries a final name; files are mode 0600, a directory it creates 0700.
+    A JSON manifest beside the backup records engine, server and tool versions, database, clinic, start and
+    end, bytes, sha256 and per-table row counts.
+  - For PostgreSQL the row counts are taken inside the very snapshot that pg_dump dumps (an exported
+    REPEATABLE READ snapshot handed to C(pg_dump --snapshot)), so they equal the archive's content even
+    while the application writes.
+  - O(state=verified) recomputes the checksum, reads the archive (C(pg_restore --list), C(redis-check-rdb),
+    C(mongorestore --dryRun)) and with O(restore_check=true) restores into a scratch database whose row
+    counts must equal the manifest's; the scratch database is always dropped. A pass is recorded beside
+    the backup (C(.verified.json)).
+  - O(state=restored) restores into O(target_database) (C(--clean --if-exists) in one transaction into an
+    existing database, or into a new one). It refuses a backup whose checksum fails, or whose manifest
+    names another clinic or database unless O(force=true).
+  - O(state=pruned) removes backups outside O(keep_last) and O(max_age_days), never the newest verified one.
+  - Every run first removes partial files left in O(dest) by an interrupted earlier run (reported as
+    RV(leftovers_removed)).
+  - Passwords reach the client tools only through their environment (PGPASSWORD) or a 0600 config file
+    (MongoDB), never the command line; tools run from argument lists, never through a shell.
+  - O(state=dumped) always writes a new backup, so it always reports a change.
+author:
+  - medops.runbook contributors (@medops-runbook)
+requirements:
+  - psycopg2 and the PostgreSQL client tools (pg_dump, pg_restore) for O(engine=postgresql)
+  - redis (Python) on the Redis host for O(engine=redis); redis-check-rdb for its verification
+  - mongodump and mongorestore for O(engine=mongodb); mongosh for O(restore_check) with MongoDB
+extends_documentation_fragment:
+  - medops.runbook.db_connection
+attributes:
+  check_mode:
+    support: full
+    details: Reports the file it would write and the command (without secrets) or what it would remove; runs nothing.
+  diff_mode:
+    support: none
+options:
+  engine:
+    description: Which datastore.
+    type: str
+    choices: [postgresql, mongodb, redis]
+    default: postgresql
+  state:
+    description: What to do.
+    type: str
+    choices: [dumped, verified, restored, pruned]
+    default: dumped
+  dest:
+    description:
+      - The backup directory. Required for O(state=dumped) and O(state=pruned), and for the other states
+        when O(backup) is not given (the newest backup in O(dest) is used).
+    type: path
+  backup:
+    description: One backup (file or directory) to verify or restore. Default is the newest complete backup in O(dest).
+    type: path
+  clinic:
+    description:
+      - Clinic label recorded in the manifest. With O(state=restored) a manifest naming another clinic is refused
+        unless O(force=true); with O(state=pruned) and when picking the newest backup, only this clinic's backups count.
+    type: str
+  format:
+    description: PostgreSQL archive format (C(custom) is one file, C(directory) allows parallel dumps).
+    type: str
+    choices: [custom, directory]
+    default: custom
+  jobs:
+    description: Parallel jobs for pg_dump (O(format=directory) only) and pg_restore.
+    type: int
+    default: 1
+  compression:
+    description: pg_dump compression. C(lz4) and C(zstd) need pg_dump 16 or newer; the module fails clearly otherwise.
+    type: str
+    choices: [gzip, lz4, zstd, none]
+    default: gzip
+  compression_level:
+    description: Compression level (gzip 1-9, lz4 1-12, zstd 1-22). Default is the tool's.
+    type: int
+  dump_extra_args:
+    description: Extra pg_dump or mongodump arguments, one list item per argument (no shell, no quoting needed).
+    type: list
+    elements: str
+    default: []
+  restore_check:
+    description: With O(state=verified), also restore into a scratch database and compare row counts with the manifest.
+    type: bool
+    default: false
+  scratch_database:
+    description: Name of the scratch database for O(restore_check). Default is a fresh random name. Never an existing one.
+    type: str
+  target_database:
+    description: Database to restore into (O(state=restored)). Default is O(database).
+    type: str
+  no_owner:
+    description: With O(state=restored), do not restore ownership and privileges (for a different role than the dump's).
+    type: bool
+    default: false
+  force:
+    description: Restore even when the manifest names another clinic or database.
+    type: bool
+    default: false
+  keep_last:
+    description: With O(state=pruned), keep this many newest backups.
+    type: int
+  max_age_days:
+    description: With O(state=pruned), keep backups younger than this many days.
+    type: float
+  redis_rdb_path:
+    description: Path of Redis' RDB file when C(CONFIG GET dir/dbfilename) is unavailable.
+    type: path
+  redis_save_timeout:
+    description: Seconds to wait for BGSAVE to complete.
+    type: int
+    default: 300
+  mongo_auth_database:
+    description: MongoDB authentication database.
+    type: str
+    default: admin
+"""
+
+EXAMPLES = r"""
+- name: Pre-deploy backup (no backup, no deploy)
+  medops.runbook.db_backup:
+    engine: postgresql
+    state: dumped
+    dest: /var/backups/clinic
+    login_host: db.internal
+    login_user: clinic_app
+    login_password: "{{ vault_clinic_db_password }}"
+    database: clinic_kin
+    clinic: kin
+  register: backup
+
+- name: Prove it restores with the same row counts
+  medops.runbook.db_backup:
+    state: verified
+    backup: "{{ backup.backup }}"
+    restore_check: true
+    login_host: db.internal
+    login_user: postgres
+    login_password: "{{ vault_pg_admin_password }}"
+    database: clinic_kin
+
+- name: Parallel directory dump with zstd (pg_dump 16+)
+  medops.runbook.db_backup:
+    dest: /var/backups/clinic
+    uri: "postgresql://backup@db.internal/clinic_kin?sslmode=verify-full"
+    login_password: "{{ vault_backup_password }}"
+    format: directory
+    jobs: 4
+    compression: zstd
+    compression_level: 5
+
+- name: Redis snapshot
+  medops.runbook.db_backup:
+    engine: redis
+    dest: /var/backups/redis
+    login_port: 6379
+    login_password: "{{ vault_redis_password }}"
+
+- name: Keep a week, at least 3, and always the newest verified one
+  medops.runbook.db_backup:
+    state: pruned
+    dest: /var/backups/clinic
+    clinic: kin
+    keep_last: 3
+    max_age_days: 7
+"""
+
+RETURN = r"""
+backup:
+  description: Path of the backup written (dumped; in check mode the path it would write), verified or restored.
+  returned: when a backup is concerned
+  type: str
+manifest:
+  description: The backup's manifest (engine, versions, database, clinic, times, bytes, sha256, per-table counts).
+  returned: dumped, verified, restored
+  type: dict
+command:
+  description: The dump or restore command, without secrets (check mode shows what would run).
+  returned: dumped, restored
+  type: list
+  elements: str
+checks:
+  description: Each verification check with C(name), C(ok) and C(detail); the restore check adds per-table C(tables).
+  returned: verified, restored
+  type: list
+  elements: dict
+verified:
+  description: Whether every check passed.
+  returned: verified
+  type: bool
+removed:
+  description: Backups removed (or that would be, in check mode), with age and bytes.
+  returned: pruned
+  type: list
+  elements: dict
+kept:
+  description: Backups kept, with the reason.
+  returned: pruned
+  type: list
+  elements: dict
+leftovers_removed:
+  description: Partial files of interrupted earlier runs removed from O(dest) (check mode lists them only).
+  returned: always
+  type: list
+  elements: dict
+elapsed:
+  description: Seconds the module took.
+  returned: always
+  type: float
+"""
+
+import os
+import time
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.medops.runbook.plugins.module_utils import backup_manifest as bm
+from ansible_collections.medops.runbook.plugins.module_utils import backup_mongodb
+from ansible_collections.medops.runbook.plugins.module_utils import backup_postgresql
+from ansible_collections.medops.runbook.plugins.module_utils import backup_redis
+from ansible_collections.medops.runbook.plugins.module_utils import fileutils
+
+ENGINES = {"postgresql": backup_postgresql, "mongodb": backup_mongodb, "redis": backup_redis}
+
+
+def argument_spec():
+    return dict(
+        engine=dict(type="str", default="postgresql", choices=list(ENGINES)),
+        state=dict(type="str", default="dumped", choices=["dumped", "verified", "restored", "pruned"]),
+        dest=dict(type="path"),
+        backup=dict(type="path"),
+        login_host=dict(type="str"),
+        login_port=dict(type="int"),
+        login_user=dict(type="str"),
+        login_password=dict(type="str", no_log=True),
+        database=dict(type="str"),
+        uri=dict(type="str", no_log=True),
+        maintenance_database=dict(type="str", default="postgres"),
+        connect_timeout=dict(type="int", default=10),
+        bin_dir=dict(type="path"),
+        clinic=dict(type="str"),
+        format=dict(type="str", default="custom", choices=["custom", "directory"]),
+        jobs=dict(type="int", default=1),
+        compression=dict(type="str", default="gzip", choices=["gzip", "lz4", "zstd", "none"]),
+        compression_level=dict(type="int"),
+        dump_extra_args=dict(type="list", elements="str", default=[]),
+        restore_check=dict(type="bool", default=False),
+        scratch_database=dict(type="str"),
+        target_database=dict(type="str"),
+        no_owner=dict(type="bool", default=False),
+        force=dict(type="bool", default=False),
+        keep_last=dict(type="int"),
+        max_age_days=dict(type="float"),
+        redis_rdb_path=dict(type="path"),
+        redis_save_timeout=dict(type="int", default=300),
+        mongo_auth_database=dict(type="str", default="admin"),
+    )
+
+
+def validate(params):
+    """Every input problem as one clear sentence, before anything runs."""
+    state, engine = params["state"], params["engine"]
+    problems = []
+    if state in ("dumped", "pruned") and not params["dest"]:
+        problems.append("dest (the backup directory) is required with state=%s" % state)
+    if state in ("verified", "restored") and not params["dest"] and not params["backup"]:
+        problems.append("state=%s needs backup (a backup's path) or dest (to pick the newest backup)" % state)
+    if params["jobs"] < 1:
+        problems.append("jobs must be 1 or more, got %d" % params["jobs"])
+    if params["login_port"] is not None and not 0 < params["login_port"] < 65536:
+        problems.append("login_port must be between 1 and 65535, got %d" % params["login_port"])
+    if state == "pruned":
+        if params["keep_last"] is None and params["max_age_days"] is None:
+            problems.append("state=pruned needs keep_last and/or max_age_days (otherwise every backup would go)")
+        if params["keep_last"] is not None and params["keep_last"] < 1:
+            problems.append("keep_last must be 1 or more, got %d" % params["keep_last"])
+        if params["max_age_days"] is not None and params["max_age_days"] <= 0:
+            problems.append("max_age_days must be more than 0, got %s" % params["max_age_days"])
+    if params["compression_level"] is not None and params["compression"] == "none":
+        problems.append("compression_level makes no sense with compression=none")
+    if params["compression_level"] is not None and params["compression_level"] < 1:
+        problems.append("compression_level must be 1 or more (use compression=none for no compression)")
+    if engine == "postgresql" and state in ("dumped", "restored") and not (params["database"] or params["uri"] or
+                                                                           params["target_database"]):
+        problems.append("database (or uri) is required with engine=postgresql and state=%s" % state)
+    if engine == "mongodb" and state == "dumped" and not params["database"]:
+        problems.append("database is required with engine=mongodb and state=dumped")
+    if engine == "redis" and state == "restored":
+        problems.append("state=restored is not supported for engine=redis: loading an RDB needs a Redis restart")
+    if engine != "postgresql" and params["format"] == "directory":
+        problems.append("format=directory applies to engine=postgresql only")
+    if params["scratch_database"] is not None and params["scratch_database"] in (params["database"], params["target_database"]):
+        problems.append("scratch_database must not be the source or target database (it is dropped after the check)")
+    if params["redis_save_timeout"] < 1:
+        problems.append("redis_save_timeout must be 1 or more seconds")
+    if params["dest"] and os.path.exists(params["dest"]) and not os.path.isdir(params["dest"]):
+        problems.append("dest %s exists and is not a directory" % params["dest"])
+    return problems
+
+
+def require_library(module, engine):
+    lib = {"postgresql": ("psycopg2", backup_postgresql.PSYCOPG2_IMPORT_ERROR),
+           "redis": ("redis", backup_redis.REDIS_IMPORT_ERROR)}.get(engine)
+    if lib and lib[1]:
+        module.fail_json(msg=missing_required_lib(lib[0]), exception=lib[1])
+
+
+def make_engine(params):
+    engine = params["engine"]
+    if engine == "postgresql":
+        return backup_postgresql.PostgresqlEngine(params)
+    if engine == "redis":
+        return backup_redis.RedisEngine(params)
+    return backup_mongodb.MongodbEngine(params)
+
+
+def suffix(params):
+    if params["engine"] == "postgresql":
+        return backup_postgresql.SUFFIX[params["format"]]
+    return ENGINES[params["engine"]].SUFFIX
+
+
+def do_dumped(module, engine, result):
+    params = module.params
+    dest = params["dest"]
+    label = params["clinic"] or params["database"] or params["engine"]
+    final = bm.final_path(dest, label, params["engine"], bm.utcnow(), suffix(params))
+    if module.check_mode:
+        result.update(changed=True, backup=final, command=backup_postgresql.redact(engine.plan_dump(final)),
+                      msg="would write %s" % final)
+        return
+    result["created_dest"] = fileutils.ensure_private_dir(dest)
+    manifest = engine.dump(final)
+    result.update(changed=True, backup=final, manifest=manifest, msg="wrote %s (%d bytes)" % (final, manifest["bytes"]))
+
+
+def pick_backup(params):
+    if params["backup"]:
+        return params["backup"].rstrip("/")
+    database = params["database"] if params["engine"] != "redis" else None
+    return bm.newest_backup(params["dest"], params["engine"], params["clinic"], database)
+
+
+def do_verified(module, engine, result):
+    params = module.params
+    backup = pick_backup(params)
+    manifest = bm.read_manifest(backup)
+    if manifest.get("engine") != params["engine"]:
+        raise bm.BackupError("%s is a %s backup, not %s" % (backup, manifest.get("engine"), params["engine"]))
+    result.update(backup=backup, manifest=manifest)
+    if module.check_mode:
+        result.update(msg="would verify %s%s" % (backup, " with a restore into a scratch database" if params["restore_check"] else ""))
+        return
+    checks = engine.verify(backup, manifest, params["restore_check"])
+    ok = all(c["ok"] for c in checks)
+    result.update(checks=checks, verified=ok)
+    for item in checks:
+        if "tables" in item:
+            result["tables"] = item["tables"]
+    if not ok:
+        failed = ["%s: %s" % (c["name"], c["detail"]) for c in checks if not c["ok"]]
+        raise VerifyFailed("verification of %s failed: %s" % (backup, "; ".join(failed)))
+    result["verification"] = bm.record_verified(backup, manifest, checks)
+    result["msg"] = "%s passed %s" % (backup, ", ".join(c["name"] for c in checks))
+
+
+class VerifyFailed(Exception):
+    pass
+
+
+def identity_problems(params, manifest, target):
+    problems = []
+    if params["clinic"] and manifest.get("clinic") and manifest["clinic"] != params["clinic"]:
+        problems.append("the backup belongs to clinic %r, not %r" % (manifest["clinic"], params["clinic"]))
+    expected = params["database"] or target
+    if expected and manifest.get("database") and manifest["database"] != expected:
+        problems.append("the backup is of database %r, not %r" % (manifest["database"], expected))
+    return problems
+
+
+def do_restored(module, engine, result):
+    params = module.params
+    backup = pick_backup(params)
+    manifest = bm.read_manifest(backup)
+    if manifest.get("engine") != params["engine"]:
+        raise bm.BackupError("%s is a %s backup, not %s" % (backup, manifest.get("engine"), params["engine"]))
+    target = params["target_database"] or params["database"] or getattr(engine, "database", None)
+    problems = identity_problems(params, manifest, target)
+    result.update(backup=backup, target_database=target)
+    if problems and not params["force"]:
+        raise bm.BackupError("refusing to restore %s into %r: %s (force=true overrides)" % (backup, target, "; ".join(problems)))
+    result["identity_overridden"] = problems
+    if module.check_mode:
+        result.update(changed=True, manifest=manifest, msg="would restore %s into %r" % (backup, target))
+        return
+    outcome = engine.restore(backup, manifest, target)
+    result.update(outcome)
+    result.update(changed=True, manifest=manifest, msg="restored %s into %r" % (backup, target))
+    mismatched = [c for c in outcome["checks"] if not c["ok"]]
+    if mismatched:
+        result["warnings"] = ["after the restore %s" % c["detail"] for c in mismatched]
+
+
+def do_pruned(module, result):
+    params = module.params
+    database = params["database"] if params["engine"] != "redis" else None
+    backups = bm.list_backups(params["dest"], params["engine"], params["clinic"], database)
+    keep, remove = bm.prune_plan(backups, params["keep_last"], params["max_age_days"], bm.utcnow())
+    if not module.check_mode:
+        for entry in remove:
+            bm.remove_backup(entry["path"])
+    result.update(changed=bool(remove), kept=keep, removed=remove,
+                  msg="%s %d backups, kept %d" % ("would remove" if module.check_mode else "removed", len(remove), len(keep)))
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    started = time.monotonic()
+    params = module.params
+    result = dict(changed=False, leftovers_removed=[])
+    problems = validate(params)
+    if problems:
+        module.fail_json(msg="; ".join(problems), elapsed=0.0, **result)
+    require_library(module, params["engine"])
+    try:
+        if params["dest"]:
+            result["leftovers_removed"] = bm.clean_leftovers(params["dest"], module.check_mode)
+        if params["state"] == "pruned":
+            do_pruned(module, result)
+        else:
+            engine = make_engine(params)
+            {"dumped": do_dumped, "verified": do_verified, "restored": do_restored}[params["state"]](module, engine, result)
+    except (bm.BackupError, VerifyFailed) as exc:
+        result["elapsed"] = round(time.monotonic() - started, 3)
+        module.fail_json(msg=str(exc), **result)
+    except OSError as exc:
+        result["elapsed"] = round(time.monotonic() - started, 3)
+        module.fail_json(msg="%s: %s" % (exc.strerror or exc, exc.filename or ""), **result)
+    if result["leftovers_removed"] and not module.check_mode:
+        result["changed"] = True
+    result["elapsed"] = round(time.monotonic() - started, 3)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
