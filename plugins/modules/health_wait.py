@@ -268,9 +268,10 @@ def main():
     )
     try:
         endpoints = build_endpoints(module.params)
+        prober = Prober(module.params)
     except ProbeConfigError as exc:
         module.fail_json(msg=str(exc), changed=False, healthy=False)
-    result = Waiter(endpoints, module.params, Prober(module.params)).run()
+    result = Waiter(endpoints, module.params, prober).run()
     result.update(changed=False, check_mode=module.check_mode)
     if not result["healthy"]:
         module.fail_json(**result)

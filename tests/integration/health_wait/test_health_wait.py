@@ -204,3 +204,11 @@ def test_bad_input_is_a_clear_message(args, message):
     assert result["failed"] and not result.get("changed")
     assert message in result["msg"]
     assert "Traceback" not in result["_run"].output
+
+
+def test_unreadable_ca_file_is_a_clear_message(tmp_path):
+    bad = tmp_path / "ca.pem"
+    bad.write_text("not a certificate\n")
+    result = run_module("health_wait", {"url": "https://127.0.0.1:1/health", "ca_path": str(bad)})
+    assert result["failed"] and "cannot load the TLS files" in result["msg"]
+    assert "Traceback" not in result["_run"].output
