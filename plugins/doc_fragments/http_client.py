@@ -31,6 +31,6 @@ options:
     description: Password for HTTP basic authentication. Never logged.
     type: str
   bearer_token:
-    description: Token sent as C(Authorization: Bearer ...). Never logged. Mutually exclusive with O(url_username).
+    description: "Token sent as C(Authorization: Bearer ...). Never logged. Mutually exclusive with O(url_username)."
     type: str
 """

@@ -13,10 +13,10 @@ module: health_wait
 short_description: Wait until HTTP(S) health endpoints answer healthy
 version_added: "0.1.0"
 description:
-  - Polls one or more HTTP(S) endpoints inside one module run until each has answered healthy
+  - "Polls one or more HTTP(S) endpoints inside one module run until each has answered healthy
     O(success_threshold) times in a row, or gives up after O(wait_timeout) seconds (or earlier on
     O(failure_threshold) consecutive hard failures). Replaces an M(ansible.builtin.uri) C(until)/C(retries)
-    loop: probes start on a fixed cadence, so a service that turns healthy is seen within one O(interval).
+    loop: probes start on a fixed cadence, so a service that turns healthy is seen within one O(interval)."
   - "An answer is healthy when its status code is in O(status_codes), every O(json_checks) condition holds,
     and O(body_regex) (when given) matches the body."
   - "Without O(json_checks), a JSON body is also judged by itself (O(interpret_body)): an overall C(status)

@@ -1,0 +1,57 @@
+"""The thin module: documentation matches the argument spec; main() turns results into exit/fail."""
+
+import json
+
+import pytest
+import yaml
+
+from ansible.module_utils.testing import patch_module_args
+from ansible_collections.medops.runbook.plugins.doc_fragments.http_client import ModuleDocFragment
+from ansible_collections.medops.runbook.plugins.modules import health_wait
+
+
+def documented_options():
+    options = dict(yaml.safe_load(health_wait.DOCUMENTATION)["options"])
+    options.update(yaml.safe_load(ModuleDocFragment.DOCUMENTATION)["options"])
+    return options
+
+
+def test_every_option_is_documented_with_its_type_and_default():
+    spec, docs = health_wait.argument_spec(), documented_options()
+    assert set(spec) == set(docs)
+    for name, option in spec.items():
+        assert docs[name]["type"] == option["type"], name
+        assert docs[name].get("default") == option.get("default"), name
+        assert docs[name].get("choices") == option.get("choices"), name
+
+
+def test_design_option_names_are_kept():
+    names = ("url urls method headers status_codes json_checks body_regex success_threshold failure_threshold timeout "
+             "wait_timeout interval backoff max_interval validate_certs ca_path client_cert client_key url_username "
+             "url_password bearer_token").split()
+    assert set(names) <= set(health_wait.argument_spec())
+
+
+def test_secrets_are_no_log():
+    spec = health_wait.argument_spec()
+    assert spec["bearer_token"]["no_log"] and spec["url_password"]["no_log"]
+
+
+def run_main(capsys, args):
+    with patch_module_args(args), pytest.raises(SystemExit):
+        health_wait.main()
+    return json.loads(capsys.readouterr().out)
+
+
+def test_bad_option_fails_without_probing(capsys):
+    result = run_main(capsys, {"url": "example.org/health"})
+    assert result["failed"] and not result["changed"] and "has no scheme" in result["msg"]
+
+
+def test_healthy_result_in_check_mode(capsys, monkeypatch):
+    from ansible_collections.medops.runbook.plugins.module_utils import http_probe
+
+    monkeypatch.setattr(http_probe.Prober, "probe", lambda self, endpoint, timeout: http_probe.Answer(200, '{"status": "UP"}', "application/json"))
+    result = run_main(capsys, {"url": "http://svc/health", "_ansible_check_mode": True})
+    assert result["healthy"] and result["check_mode"] and not result["changed"]
+    assert result["msg"].startswith("check mode: probes were sent")
