@@ -20,6 +20,7 @@ import time
 
 from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
 from ansible.module_utils.six.moves.urllib.parse import urlsplit
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.module_utils.urls import Request, make_context
 from ansible_collections.medops.runbook.plugins.module_utils.health_body import CheckSpecError, evaluate, parse_check
 
@@ -140,6 +141,8 @@ def _endpoint(entry, params, where):
     if params.get("bearer_token"):
         headers["Authorization"] = "Bearer %s" % params["bearer_token"]
     threshold = merged["success_threshold"]
+    if isinstance(threshold, str) and threshold.strip().isdigit():
+        threshold = int(threshold)
     if not isinstance(threshold, int) or isinstance(threshold, bool) or threshold < 1:
         raise ProbeConfigError("%s: success_threshold must be an integer of 1 or more (got %r)" % (where, threshold))
     raw_checks = merged["json_checks"] or []
@@ -160,10 +163,17 @@ def _endpoint(entry, params, where):
             "status_codes": _check_codes(merged["status_codes"], where),
             "checks": checks,
             "regex": _check_regex(merged["body_regex"], where),
-            "allow_degraded": bool(merged["allow_degraded"]),
-            "interpret_body": bool(merged["interpret_body"]),
+            "allow_degraded": _flag(merged["allow_degraded"], "allow_degraded", where),
+            "interpret_body": _flag(merged["interpret_body"], "interpret_body", where),
         },
     }
+
+
+def _flag(value, name, where):
+    try:
+        return boolean(value, strict=True)
+    except TypeError:
+        raise ProbeConfigError("%s: %s must be a boolean (got %r)" % (where, name, value))
 
 
 class Answer(object):

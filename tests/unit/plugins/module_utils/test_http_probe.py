@@ -107,6 +107,13 @@ def test_several_endpoints_each_with_overrides():
     assert b["success_threshold"] == 2
 
 
+def test_endpoint_overrides_from_templated_strings():
+    (ep,) = build_endpoints(params(urls=[{"url": "http://a/", "allow_degraded": "no", "interpret_body": "yes",
+                                          "success_threshold": "3", "status_codes": ["200", "204"]}]))
+    assert ep["expect"]["allow_degraded"] is False and ep["expect"]["interpret_body"] is True
+    assert ep["success_threshold"] == 3 and ep["expect"]["status_codes"] == [200, 204]
+
+
 def test_bearer_token_becomes_a_header_and_json_body_is_encoded():
     (ep,) = build_endpoints(params(url="http://a/", bearer_token="t0k", method="post", body={"a": 1}, body_format="json"))
     assert ep["headers"]["Authorization"] == "Bearer t0k"
@@ -134,6 +141,8 @@ def test_bearer_token_becomes_a_header_and_json_body_is_encoded():
     (dict(urls=[{"url": "http://h/", "method": "FETCH"}]), "method 'FETCH'"),
     (dict(url="http://h/", ca_path="/nonexistent/ca.pem"), "ca_path '/nonexistent/ca.pem' does not exist"),
     (dict(url="http://h/", body={"a": 1}), "body must be a string"),
+    (dict(urls=[{"url": "http://h/", "allow_degraded": "maybe"}]), "allow_degraded must be a boolean"),
+    (dict(urls=[{"url": "http://h/", "success_threshold": "many"}]), "success_threshold must be an integer"),
 ])
 def test_bad_options(kw, message):
     with pytest.raises(ProbeConfigError) as info:
