@@ -42,6 +42,9 @@ def host_vars(lab, clinic):
         "clinic_db_name": clinic["db_name"],
         "clinic_db_user": clinic["db_user"],
         "clinic_db_password": read_secret(clinic["db_password_file"]),
+        # A role allowed to create and drop scratch databases, for restore checks (backup_verify).
+        "clinic_db_admin_user": lab["postgres"]["superuser"],
+        "clinic_db_admin_password": read_secret(lab["postgres"]["password_file"]),
         "clinic_redis_host": lab["redis"]["host"],
         "clinic_redis_port": lab["redis"]["port"],
         "clinic_redis_db": clinic["redis_db"],
