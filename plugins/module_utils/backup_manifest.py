@@ -239,7 +239,7 @@ def prune_plan(backups, keep_last, max_age_days, now):
 
     A backup is kept when it is among the ``keep_last`` newest, or younger than ``max_age_days``,
     or it is the newest one that passed verification (the one a restore would rely on)."""
-    newest_verified = next((b["path"] for b in backups if b.get("verified")), None)
+    newest_verified = next((b["path"] for b in backups if b.get("verified") is not None), None)
     keep, remove = [], []
     for index, item in enumerate(backups):
         age_days = (now - parse_iso(item["manifest"]["finished_at"])).total_seconds() / 86400.0
