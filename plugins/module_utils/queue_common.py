@@ -18,23 +18,30 @@ class QueueError(Exception):
         self.result = result or {}
 
 
-def wait_until_idle(count_active, timeout, interval, clock=time.monotonic, sleep=time.sleep):
+def wait_until_idle(count_active, timeout, interval, clock=time.monotonic, sleep=time.sleep, wall=time.time):
     """Poll ``count_active()`` until it is 0 or ``timeout`` seconds pass.
 
-    Returns (idle, seconds waited, polls, last active count). The last poll happens at the
-    deadline, so a job that ends just before it still counts as drained.
+    Returns idle, waited (seconds), polls, active (last count), and wall-clock times that let a
+    caller order the polls against other logs: ``last_busy_at`` is taken just before the last
+    poll that still saw jobs, ``finished_at`` just after the final poll. The last poll happens at
+    the deadline, so a job that ends just before it still counts as drained.
     """
     start = clock()
     deadline = start + timeout
-    polls = 0
+    report = dict(polls=0, last_busy_at=None, started_at=wall())
     while True:
+        before = wall()
         active = count_active()
-        polls += 1
+        report.update(polls=report["polls"] + 1, active=active, finished_at=wall())
         now = clock()
+        report["waited"] = now - start
         if active == 0:
-            return True, now - start, polls, 0
+            report["idle"] = True
+            return report
+        report["last_busy_at"] = before
         if now >= deadline:
-            return False, now - start, polls, active
+            report["idle"] = False
+            return report
         sleep(min(interval, max(deadline - now, 0)))
 
 
@@ -96,14 +103,16 @@ class QueueRun(object):
     def _drain(self, present, before):
         if self.check_mode:
             active = sum(before[q]["counts"].get("active") or 0 for q in present)
-            return dict(drained=active == 0, timed_out=False, drain_elapsed=0.0, polls=0)
+            return dict(drained=active == 0, timed_out=False, drain_elapsed=0.0, polls=0, drain_started_at=None,
+                        drain_last_busy_at=None, drain_finished_at=None)
 
         def count_active():
             return sum(self.backend.active(q) for q in present)
 
-        idle, waited, polls, _active = wait_until_idle(count_active, self.drain_timeout, self.poll_interval,
-                                                       self.clock, self.sleep)
-        return dict(drained=idle, timed_out=not idle, drain_elapsed=round(waited, 3), polls=polls)
+        poll = wait_until_idle(count_active, self.drain_timeout, self.poll_interval, self.clock, self.sleep)
+        return dict(drained=poll["idle"], timed_out=not poll["idle"], drain_elapsed=round(poll["waited"], 3),
+                    polls=poll["polls"], drain_started_at=poll["started_at"], drain_last_busy_at=poll["last_busy_at"],
+                    drain_finished_at=poll["finished_at"])
 
     @staticmethod
     def _report(queue, before, after, changed):

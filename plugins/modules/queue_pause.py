@@ -257,6 +257,20 @@ polls:
   description: With O(state=drained), how many times the active jobs were counted.
   returned: when O(state=drained)
   type: int
+drain_started_at:
+  description: With O(state=drained), epoch time (seconds) when the wait began; null in check mode.
+  returned: when O(state=drained)
+  type: float
+drain_last_busy_at:
+  description:
+    - With O(state=drained), epoch time just before the last poll that still saw an active job (null if
+      none was active). The next poll, one O(poll_interval) later, is the one that found the queues idle.
+  returned: when O(state=drained)
+  type: float
+drain_finished_at:
+  description: With O(state=drained), epoch time just after the final poll.
+  returned: when O(state=drained)
+  type: float
 elapsed:
   description: Seconds the whole task took.
   returned: always
