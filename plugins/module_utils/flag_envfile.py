@@ -177,13 +177,15 @@ class EnvFileFlags(object):
         if found:
             return
         anchor = self._matching(after_key) if after_key else []
-        self._terminate_last()
         if anchor:
             index = self.lines.index(anchor[-1]) + 1
-            if not self.lines[index - 1].eol:
-                self.lines[index - 1].eol = self._eol()
-            self.lines.insert(index, self._new_line(key, value_for(None), anchor[-1]))
+            new = self._new_line(key, value_for(None), anchor[-1])
+            if not anchor[-1].eol:
+                # the anchor was the file's unterminated last line: the new line takes over that role
+                anchor[-1].eol, new.eol = self._eol(), ""
+            self.lines.insert(index, new)
         else:
+            self._terminate_last()
             self.lines.append(self._new_line(key, value_for(None)))
 
     def _remove(self, key):

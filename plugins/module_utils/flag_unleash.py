@@ -126,9 +126,11 @@ class UnleashFlags(object):
         return flag_state(True, bool(env.get("enabled")), rollout)
 
     def _is_archived(self):
-        archived = self.request("GET", "/api/admin/archive/features/%s" % quote(self.params["project"], safe=""), missing_ok=True)
-        features = (archived or {}).get("features") or []
-        return any(item.get("name") == self.name for item in features)
+        """An archived flag still holds its name: creating it again fails, reviving it works."""
+        query = "/api/admin/search/features?query=%s&archived=IS:true&project=IS:%s&limit=100" % (
+            quote(self.name, safe=""), quote(self.params["project"], safe=""))
+        found = self.request("GET", query, missing_ok=True)
+        return any(item.get("name") == self.name for item in (found or {}).get("features") or [])
 
     # -- planning and writing ----------------------------------------------------------------
     def _strategy_body(self, rollout):
@@ -146,6 +148,7 @@ class UnleashFlags(object):
         return body
 
     def plan(self, before, after):
+        self.wanted = after
         if not after["exists"]:
             if before["exists"]:
                 self.writes.append(("DELETE", self.feature_path, None, "archive flag %s" % self.name))
@@ -175,13 +178,22 @@ class UnleashFlags(object):
         return bool(self.writes)
 
     def apply(self):
+        done = []
+        if self.archived and self.wanted["exists"]:
+            # a revived flag comes back with its old strategies: plan the rest against what it holds then
+            method, path, body, what = self.writes[0]
+            self.request(method, path, body)
+            done.append(what)
+            self.writes = []
+            self.plan(self.read(), self.wanted)
         for method, path, body, _what in self.writes:
             self.request(method, path, body)
+        self.writes = [item for item in done] + self.writes
         self.strategy = None
         self.observed = self.read()
 
     def describe_writes(self):
-        return [what for _m, _p, _b, what in self.writes]
+        return [item if isinstance(item, str) else item[3] for item in self.writes]
 
     def diff(self):
         return None
