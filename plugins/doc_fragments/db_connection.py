@@ -45,7 +45,8 @@ options:
     default: 10
   bin_dir:
     description:
-      - Directory holding the client tools (pg_dump, pg_restore, mongodump, ...). Default is PATH, then, for
-        PostgreSQL, the newest C(/usr/lib/postgresql/*/bin). pg_dump must be at least the server's major version.
+      - Directory holding the client tools (pg_dump, pg_restore, mongodump, ...). Default for PostgreSQL is the
+        newest C(/usr/lib/postgresql/*/bin), then PATH; for MongoDB, PATH. pg_dump must be at least the server's
+        major version (the module checks and says so).
     type: path
 """

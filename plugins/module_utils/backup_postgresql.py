@@ -64,20 +64,23 @@ def table_key(schema, table):
 
 # -- tools ---------------------------------------------------------------------------------------
 def find_tool(name, bin_dir=None):
-    """``bin_dir/name``, else ``name`` on PATH, else the newest /usr/lib/postgresql/*/bin/name."""
+    """``bin_dir/name``, else the newest /usr/lib/postgresql/*/bin/name, else ``name`` on PATH.
+
+    The newest client first: a newer pg_dump dumps older servers, never the reverse; and it skips
+    Debian's pg_wrapper indirection (a Perl start-up per call)."""
     if bin_dir:
         path = os.path.join(bin_dir, name)
         if not os.access(path, os.X_OK):
             raise bm.BackupError("%s not found in bin_dir %s" % (name, bin_dir))
         return path
-    found = shutil.which(name)
-    if found:
-        return found
     candidates = glob.glob("/usr/lib/postgresql/*/bin/%s" % name)
     candidates.sort(key=lambda p: [int(x) for x in re.findall(r"\d+", p.split("/")[4])] or [0])
     if candidates:
         return candidates[-1]
-    raise bm.BackupError("%s not found on PATH nor in /usr/lib/postgresql/*/bin: install the PostgreSQL client "
+    found = shutil.which(name)
+    if found:
+        return found
+    raise bm.BackupError("%s not found in /usr/lib/postgresql/*/bin nor on PATH: install the PostgreSQL client "
                          "tools or set bin_dir" % name)
 
 

@@ -25,6 +25,13 @@ class DeployStateError(Exception):
     """A lock or record problem the operator must act on; the message says what and how."""
 
 
+def require_parent_directory(path, what):
+    """Raise DeployStateError unless the directory that will hold ``path`` exists."""
+    directory = os.path.dirname(path) or "."
+    if not os.path.isdir(directory):
+        raise DeployStateError("the directory of the %s does not exist: %s" % (what, directory))
+
+
 def _utc(epoch):
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 

@@ -11,34 +11,14 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import traceback
-
-REDIS_IMPORT_ERROR = None
 try:
-    import redis
-except ImportError:
-    REDIS_IMPORT_ERROR = traceback.format_exc()
-    redis = None
+    from redis import RedisError
+except ImportError:  # the module reports the missing library through redis_connect
+    RedisError = Exception
 
 
 class RedisMaintenanceError(Exception):
     """A Redis step failed; the message says which and why (never with a password)."""
-
-
-def connect(url=None, host="127.0.0.1", port=6379, db=0, password=None, tls=False, timeout=10):
-    try:
-        if url:
-            client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
-        else:
-            client = redis.Redis(host=host, port=port, db=db, password=password, ssl=tls,
-                                 socket_timeout=timeout, socket_connect_timeout=timeout)
-        client.ping()
-    except redis.AuthenticationError:
-        raise RedisMaintenanceError("Redis refused the password (or it needs one)")
-    except redis.RedisError as exc:
-        where = "the Redis URL" if url else "%s:%s" % (host, port)
-        raise RedisMaintenanceError("cannot reach Redis at %s: %s" % (where, exc))
-    return client
 
 
 def clean_sessions(client, pattern, idle_seconds, scan_count=500, check_mode=False):
@@ -59,7 +39,7 @@ def clean_sessions(client, pattern, idle_seconds, scan_count=500, check_mode=Fal
                 result["deleted"] += _unlink(client, batch, check_mode)
                 batch = []
         result["deleted"] += _unlink(client, batch, check_mode)
-    except redis.RedisError as exc:
+    except RedisError as exc:
         raise RedisMaintenanceError("session cleanup stopped after %d deletions: %s" % (result["deleted"], exc))
     return result
 

@@ -12,7 +12,7 @@ Two storage layouts exist:
 
 * BullMQ 6 (npm 6.0.0 and later, Python bullmq 3.x): jobs of a paused queue stay in ``wait``;
   ``paused`` is a legacy list that resume folds back into ``wait`` in chunks.
-* BullMQ 5 (npm 5.0.0 to 5.81.x, Python bullmq 2.x): pausing renames ``wait`` to ``paused``,
+* BullMQ 5 (npm 5.1.10 to 5.81.x): pausing renames ``wait`` to ``paused``,
   producers add to ``paused`` while the flag is set, and resuming renames it back.
 
 Each transition is one Lua script (EVALSHA), so no worker or producer sees half of it.

@@ -25,7 +25,6 @@ author:
   - medops.runbook contributors (@medops-runbook)
 requirements:
   - psycopg2 (for O(engine=postgresql))
-  - redis (for O(engine=redis))
 options:
   engine:
     description: Which datastore.
@@ -80,28 +79,6 @@ options:
         description: Rows deleted per transaction.
         type: int
         default: 1000
-  redis_url:
-    description: Redis URL (C(redis://) or C(rediss://)); takes precedence over O(redis_host).
-    type: str
-  redis_host:
-    description: Redis host.
-    type: str
-    default: 127.0.0.1
-  redis_port:
-    description: Redis port.
-    type: int
-    default: 6379
-  redis_db:
-    description: Redis database number.
-    type: int
-    default: 0
-  redis_password:
-    description: Redis password; never logged or returned.
-    type: str
-  redis_tls:
-    description: Connect to Redis over TLS.
-    type: bool
-    default: false
   session_pattern:
     description: With O(engine=redis), a C(SCAN) pattern of session keys, for example C(sess:*). A bare C(*) is refused.
     type: str
@@ -113,12 +90,13 @@ options:
     description: C(SCAN) COUNT hint and deletion batch size.
     type: int
     default: 500
+extends_documentation_fragment:
+  - medops.runbook.attributes
+  - medops.runbook.redis
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: none
 """
 
@@ -180,6 +158,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.medops.runbook.plugins.module_utils import maintenance_postgresql as pg
 from ansible_collections.medops.runbook.plugins.module_utils import maintenance_redis as rds
+from ansible_collections.medops.runbook.plugins.module_utils import redis_connect
 
 
 def validate(module):
@@ -229,16 +208,16 @@ def run_postgresql(module, result):
 
 def run_redis(module, result):
     p = module.params
-    if rds.REDIS_IMPORT_ERROR:
-        module.fail_json(msg=missing_required_lib("redis"), exception=rds.REDIS_IMPORT_ERROR)
+    if redis_connect.REDIS_IMPORT_ERROR:
+        module.fail_json(msg=missing_required_lib("redis"), exception=redis_connect.REDIS_IMPORT_ERROR)
     try:
-        client = rds.connect(p["redis_url"], p["redis_host"], p["redis_port"], p["redis_db"], p["redis_password"], p["redis_tls"])
+        client = redis_connect.connect(p)
         result["server_version"] = client.info("server").get("redis_version")
         if p["session_pattern"]:
             sessions = rds.clean_sessions(client, p["session_pattern"], p["session_idle_seconds"], p["scan_count"], module.check_mode)
             result["sessions"] = sessions
             result["changed"] = sessions["stale"] > 0
-    except rds.RedisMaintenanceError as exc:
+    except (redis_connect.RedisConnectError, rds.RedisMaintenanceError) as exc:
         module.fail_json(msg=str(exc), **result)
 
 
@@ -259,15 +238,10 @@ def main():
                 older_than_days=dict(type="int", required=True),
                 batch_size=dict(type="int", default=1000),
             )),
-            redis_url=dict(type="str", no_log=True),
-            redis_host=dict(type="str", default="127.0.0.1"),
-            redis_port=dict(type="int", default=6379),
-            redis_db=dict(type="int", default=0),
-            redis_password=dict(type="str", no_log=True),
-            redis_tls=dict(type="bool", default=False),
             session_pattern=dict(type="str"),
             session_idle_seconds=dict(type="int", default=86400),
             scan_count=dict(type="int", default=500),
+            **redis_connect.redis_argument_spec()
         ),
         supports_check_mode=True,
     )

@@ -51,12 +51,12 @@ options:
     description: With O(state=released), remove the lock whoever holds it.
     type: bool
     default: false
+extends_documentation_fragment:
+  - medops.runbook.attributes
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: none
 notes:
   - Creating the lock uses C(O_CREAT|O_EXCL), so two runs racing for a free lock cannot both win.
@@ -101,10 +101,9 @@ path:
   type: str
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.medops.runbook.plugins.module_utils.deploy_state import DeployLock, DeployStateError
+from ansible_collections.medops.runbook.plugins.module_utils.deploy_state import (
+    DeployLock, DeployStateError, require_parent_directory)
 
 
 def main():
@@ -125,19 +124,17 @@ def main():
         module.fail_json(msg="run_id must not be empty")
     if params["stale_after_minutes"] < 1:
         module.fail_json(msg="stale_after_minutes must be at least 1, got %d" % params["stale_after_minutes"])
-    directory = os.path.dirname(params["path"]) or "."
-    if not os.path.isdir(directory):
-        module.fail_json(msg="the directory of the lock file does not exist: %s" % directory)
 
     lock = DeployLock(params["path"])
     try:
+        require_parent_directory(params["path"], "lock file")
         if params["state"] == "acquired":
             result = lock.acquire(params["holder"], params["run_id"], params["stale_after_minutes"] * 60,
                                   break_stale=params["break_stale"], check_mode=module.check_mode)
         else:
             result = lock.release(params["run_id"], force=params["force"], check_mode=module.check_mode)
     except DeployStateError as exc:
-        module.fail_json(msg=str(exc), path=params["path"], previous=lock.read())
+        module.fail_json(msg=str(exc), path=params["path"])
     module.exit_json(**result)
 
 

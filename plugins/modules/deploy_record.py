@@ -49,12 +49,12 @@ options:
   current_version:
     description: With O(state=read), the version live now, so RV(rollback_target) can skip it.
     type: str
+extends_documentation_fragment:
+  - medops.runbook.attributes
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: none
 """
 
@@ -123,10 +123,9 @@ rollback_target:
   type: str
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.medops.runbook.plugins.module_utils.deploy_state import DeploymentRecord, DeployStateError
+from ansible_collections.medops.runbook.plugins.module_utils.deploy_state import (
+    DeploymentRecord, DeployStateError, require_parent_directory)
 
 
 def main():
@@ -143,11 +142,9 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    directory = os.path.dirname(params["path"]) or "."
-    if not os.path.isdir(directory):
-        module.fail_json(msg="the directory of the deployment record does not exist: %s" % directory)
     record = DeploymentRecord(params["path"])
     try:
+        require_parent_directory(params["path"], "deployment record")
         if params["state"] == "read":
             module.exit_json(changed=False, **record.summary(params["current_version"]))
         fields = dict(params["fields"], run_id=params["run_id"])

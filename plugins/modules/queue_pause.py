@@ -24,9 +24,11 @@ description:
     the next delayed job), move job ids between the C(wait) and C(paused) lists where the BullMQ version uses a
     paused list, and add a C(paused) or C(resumed) event to the queue's C(events) stream. Running BullMQ workers
     therefore stop taking jobs while the queue is paused, and take every job, once, after the resume."
-  - "Supported BullMQ versions: npm C(bullmq) 5.0.0 to 5.81.x (Python C(bullmq) 2.x), whose paused queues keep
-    their jobs in a C(paused) list, and npm C(bullmq) 6.0.0 to 6.2.x (Python C(bullmq) 3.x), whose paused
-    queues keep them in C(wait). BullMQ 4 and older (markers inside the wait list) are not supported."
+  - "Supported BullMQ versions: npm C(bullmq) 5.1.10 to 5.81.x (the Python C(bullmq) releases built on them),
+    whose paused queues keep their jobs in a C(paused) list, and npm C(bullmq) 6.0.0 to 6.2.x (Python C(bullmq)
+    3.x), whose paused queues keep them in C(wait). Their pause scripts are unchanged within each range. BullMQ
+    5.0.0 to 5.1.9 differ only in the name of the delay marker's member; BullMQ 4 and older (markers inside the
+    wait list) are not supported."
   - Pausing a paused queue, or resuming a running one, changes nothing and reports C(changed=false) (BullMQ's
     own calls would rewrite the flag and add an event again).
   - A queue with no key under C(<prefix>:<name>:) is an error unless O(missing_ok=true); every queue is checked

@@ -38,12 +38,12 @@ options:
     description: Fail when a certificate expires within O(min_days). With V(false), only report.
     type: bool
     default: true
+extends_documentation_fragment:
+  - medops.runbook.attributes
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: none
 """
 
