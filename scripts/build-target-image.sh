@@ -15,8 +15,8 @@ image=${1:-localhost/medops-target:bookworm}
 venv=${VENV:-$repo/.venv}
 
 # Debian packages: python3 for Ansible; psycopg2/redis for db_maintenance and the service; procps
-# for verify steps (pgrep); ca-certificates for HTTPS probes.
-packages=python3,python3-psycopg2,python3-redis,procps,ca-certificates
+# for verify steps (pgrep); postgresql-client (pg_dump/pg_restore) for db_backup; ca-certificates for HTTPS probes.
+packages=python3,python3-psycopg2,python3-redis,postgresql-client,procps,ca-certificates
 # The lab service's worker needs bullmq, which Debian does not package.
 bullmq_requirement=$(grep -E '^bullmq==' "$repo/requirements-dev.txt" || echo bullmq)
 
