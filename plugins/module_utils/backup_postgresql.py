@@ -249,8 +249,11 @@ class PostgresqlEngine(object):
         argv += compression_args(version, self.params.get("compression") or "gzip", self.params.get("compression_level"))
         if snapshot:
             argv += ["--snapshot", snapshot]
+        # Always to a file: a custom archive written to a pipe has no data offsets in its TOC, and
+        # pg_restore --jobs cannot restore it in parallel.
         if fmt == "directory":
-            argv += ["--jobs", str(self.jobs), "--file", target]
+            argv += ["--jobs", str(self.jobs)]
+        argv += ["--file", target]
         argv += list(self.params.get("dump_extra_args") or [])
         return argv
 
@@ -272,10 +275,7 @@ class PostgresqlEngine(object):
         self.validate_dump()
         path = self.tool("pg_dump")
         version, _text = tool_version(path)
-        argv = self.dump_argv(final, version, snapshot="<exported snapshot>")
-        if (self.params.get("format") or "custom") == "custom":
-            argv += ["(stdout ->", final + ")"]
-        return argv
+        return self.dump_argv(final, version, snapshot="<exported snapshot>")
 
     def dump(self, final):
         self.validate_dump()
@@ -297,7 +297,7 @@ class PostgresqlEngine(object):
                 snapshot = cur.fetchone()[0]
             tables = self.list_tables(conn)
             argv = self.dump_argv(partial, version, snapshot)
-            digest, size, counts = self._run_dump(argv, fmt, partial, conn, tables)
+            counts = self._run_dump(argv, conn, tables)
         except BaseException:
             self._discard(partial)
             raise
@@ -312,7 +312,10 @@ class PostgresqlEngine(object):
             if fmt == "directory":
                 self._private_tree(partial)
                 fileutils.fsync_tree(partial)
-                digest, size = fileutils.sha256_tree(partial)
+            else:
+                os.chmod(partial, 0o600)
+                fileutils.fsync_path(partial)
+            digest, size = fileutils.sha256_path(partial)
             fileutils.atomic_rename(partial, final)
         except BaseException:
             self._discard(partial)
@@ -335,7 +338,7 @@ class PostgresqlEngine(object):
         bm.write_manifest(final, manifest)
         return manifest
 
-    def _run_dump(self, argv, fmt, partial, conn, tables):
+    def _run_dump(self, argv, conn, tables):
         """Run pg_dump while counting every table in the exporting transaction (a thread)."""
         counted, failure = {}, []
 
@@ -345,43 +348,30 @@ class PostgresqlEngine(object):
             except Exception as exc:  # pylint: disable=broad-except
                 failure.append(exc)
 
-        counter = threading.Thread(target=count, name="db_backup-count")
-        digest = size = None
-        out_fd = None
-        if fmt == "custom":
-            out_fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        # umask: pg_dump creates the archive itself; nobody else may read it even for a moment.
+        old_umask = os.umask(0o077)
         try:
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE if out_fd is not None else subprocess.DEVNULL,
-                                    stderr=subprocess.PIPE, env=self.env(), preexec_fn=bm.set_parent_death_signal)
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                    env=self.env(), preexec_fn=bm.set_parent_death_signal)
         except OSError as exc:
-            if out_fd is not None:
-                os.close(out_fd)
             raise bm.BackupError("cannot run pg_dump: %s" % exc)
+        finally:
+            os.umask(old_umask)
+        counter = threading.Thread(target=count, name="db_backup-count")
         counter.start()
-        errors = []
-        drain = threading.Thread(target=lambda: errors.append(proc.stderr.read()), name="db_backup-stderr")
-        drain.start()
         try:
-            if out_fd is not None:
-                with os.fdopen(out_fd, "wb", buffering=0) as handle:
-                    writer = fileutils.HashingWriter(handle)
-                    fileutils.copy_stream(proc.stdout, writer)
-                    os.fsync(handle.fileno())
-                digest, size = writer.hexdigest(), writer.size
-            rc = proc.wait()
+            _out, err = proc.communicate()
         except BaseException:
             proc.kill()
             proc.wait()
             raise
         finally:
-            drain.join()
             counter.join()
-        if rc != 0:
-            text = self._scrub((errors[0] if errors else b"").decode("utf-8", "replace"))
-            raise bm.BackupError("pg_dump failed (exit %d): %s" % (rc, bm.tail(text)))
+        if proc.returncode != 0:
+            raise bm.BackupError("pg_dump failed (exit %d): %s" % (proc.returncode, bm.tail(self._scrub(err.decode("utf-8", "replace")))))
         if failure:
             raise bm.BackupError("counting rows in the dump's snapshot failed: %s" % self._scrub(str(failure[0]).strip()))
-        return digest, size, counted
+        return counted
 
     @staticmethod
     def _private_tree(path):

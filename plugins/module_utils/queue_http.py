@@ -74,6 +74,8 @@ def parse_exposition(text):
             if not match:
                 raise ValueError("no metric name")
             name, pos, labels = match.group(0), match.end(), {}
+            while pos < len(line) and line[pos] in " \t":  # the format allows blanks between tokens
+                pos += 1
             if pos < len(line) and line[pos] == "{":
                 labels, pos = _parse_labels(line, pos + 1)
             fields = line[pos:].split()

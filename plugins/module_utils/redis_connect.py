@@ -10,6 +10,8 @@ __metaclass__ = type
 
 import traceback
 
+from ansible.module_utils.six.moves.urllib.parse import unquote, urlsplit
+
 REDIS_IMPORT_ERROR = None
 try:
     import redis
@@ -99,7 +101,13 @@ def connect(params):
 
 
 def _scrub(text, params):
-    for secret in (params.get("redis_password"), params.get("redis_url")):
-        if secret:
-            text = text.replace(secret, "********")
+    secrets = [params.get("redis_url"), params.get("redis_password")]
+    if params.get("redis_url"):
+        try:
+            secrets.append(unquote(urlsplit(params["redis_url"]).password or ""))
+            secrets.append(urlsplit(params["redis_url"]).password)
+        except ValueError:
+            pass
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(secret, "********")
     return text

@@ -105,7 +105,7 @@ options:
     type: dict
     default: {}
   token:
-    description: With O(backend=http), token sent as C(Authorization: Bearer ...). Never logged or returned.
+    description: "With O(backend=http), token sent as C(Authorization: Bearer ...). Never logged or returned."
     type: str
   stats_url:
     description: With O(backend=http), URL of a JSON document with the queue's counts. A 404 means no such queue.
@@ -123,8 +123,8 @@ options:
     type: str
   metrics:
     description:
-      - With O(metrics_url), the metric name of each count, for example C({active: holi_queue_jobs_active,
-        waiting: holi_queue_jobs_waiting}); same keys as O(stats_paths). A C(paused) gauge is non-zero when paused.
+      - "With O(metrics_url), the metric name of each count, for example C({active: holi_queue_jobs_active,
+        waiting: holi_queue_jobs_waiting}); same keys as O(stats_paths). A C(paused) gauge is non-zero when paused."
       - Samples of a metric that match O(metrics_labels) are summed (several instances of one service).
     type: dict
     default: {}
