@@ -99,4 +99,4 @@ def test_health_breach_restores_a_flag_that_did_not_exist(tmp_path, http_service
     assert envfile.read_bytes() == b"APP_PORT=8080\n"
     output = " ".join(run.output.split())
     assert "Rollout of new_ui stopped at 50%" in output, run.output[-3000:]
-    assert "Soak at 50%" in output
+    assert "Soak while the service stays healthy at 50%" in output
