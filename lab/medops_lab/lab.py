@@ -258,6 +258,8 @@ class Lab:
             done.append("database created")
         if self._ensure_layout(clinic):
             done.append("config written")
+        if self._ensure_queue(clinic):
+            done.append("queue registered")
         current = Path(clinic["app_root"]) / "current"
         if not current.exists():
             self.install(clinic, artifacts.INITIAL_VERSION)
@@ -266,6 +268,28 @@ class Lab:
             self._start_service(clinic)
             done.append("service started")
         return {"changed": bool(done), "actions": done, "version": self.current_version(clinic)}
+
+    def _ensure_queue(self, clinic: dict) -> bool:
+        """Give the clinic's queue its BullMQ meta hash, as a queue in use has: BullMQ writes it on
+        the first pause (or job), and medops.runbook.queue_pause refuses queues that have none."""
+        prefix, name = clinic["queue_prefix"], clinic["queue"]
+        if self.redis().client().exists(f"{prefix}:{name}:meta"):
+            return False
+        import asyncio
+
+        from bullmq import Queue
+
+        async def register() -> None:
+            queue = Queue(name, {"connection": {"host": LOOPBACK, "port": self.redis().port,
+                                                "password": self.redis().password}, "prefix": prefix})
+            try:
+                await queue.pause()
+                await queue.resume()
+            finally:
+                await queue.close()
+
+        asyncio.run(register())
+        return True
 
     def _ensure_database(self, pg: PostgresServer, clinic: dict) -> bool:
         from psycopg2 import sql
