@@ -25,6 +25,7 @@ __metaclass__ = type
 import re
 
 from ansible_collections.medops.runbook.plugins.module_utils.redis_connect import redis
+from ansible_collections.medops.runbook.plugins.module_utils.queue_common import QueueBackendError
 
 LAYOUTS = ("5", "6")
 # BullMQ moves at most 7000 ids per resume call; a smaller chunk keeps each call short.
@@ -101,7 +102,7 @@ return {1, remaining}
 _VERSION_RE = re.compile(r"^bullmq:(\d+)\.")
 
 
-class BullMQError(Exception):
+class BullMQError(QueueBackendError):
     """A queue operation failed; the message is meant for the user."""
 
 
@@ -136,7 +137,9 @@ class BullMQQueues(object):
 
     def status(self, queue):
         """exists, paused, layout and counts of one queue, read in one MULTI (nothing written)."""
-        k = lambda suffix: self.key(queue, suffix)  # noqa: E731
+        def k(suffix):
+            return self.key(queue, suffix)
+
         try:
             pipe = self.client.pipeline(transaction=True)
             pipe.exists(*[k(s) for s in EXISTENCE_SUFFIXES])

@@ -10,6 +10,10 @@ __metaclass__ = type
 import time
 
 
+class QueueBackendError(Exception):
+    """A backend could not read or change a queue; the message is meant for the user."""
+
+
 class QueueError(Exception):
     """The run stopped; ``result`` carries what was observed and done up to that point."""
 
@@ -68,14 +72,20 @@ class QueueRun(object):
             raise QueueError("queue(s) %s not found (%s); nothing was changed. Set missing_ok=true to skip absent queues"
                              % (", ".join(missing), self.backend.describe_missing()))
         present = [q for q in self.queues if before[q]["exists"]]
-        changed = dict((q, self._transition(q, before[q])) for q in present)
-        result = dict(changed=any(changed.values()), missing=missing, state=self.state)
-        if self.state == "drained":
-            result.update(self._drain(present, before))
-        if self.check_mode:
-            after = dict((q, self._predicted(before[q], changed[q])) for q in present)
-        else:
-            after = dict((q, self.backend.status(q)) for q in present)
+        changed = {}
+        try:
+            for queue in present:
+                changed[queue] = self._transition(queue, before[queue])
+            result = dict(changed=any(changed.values()), missing=missing, state=self.state)
+            if self.state == "drained":
+                result.update(self._drain(present, before))
+            if self.check_mode:
+                after = dict((q, self._predicted(before[q], changed[q])) for q in present)
+            else:
+                after = dict((q, self.backend.status(q)) for q in present)
+        except QueueBackendError as exc:
+            raise QueueError(self._interrupted(exc, changed, present),
+                             dict(changed=any(changed.values()), missing=missing, state=self.state))
         result["queues"] = dict((q, self._report(q, before[q], after.get(q), changed.get(q, False))) for q in self.queues)
         result["elapsed"] = round(self.clock() - start, 3)
         if result.get("timed_out"):
@@ -85,6 +95,14 @@ class QueueRun(object):
                              % (self.drain_timeout, ", ".join("%s: %s" % kv for kv in sorted(active.items())),
                                 ", ".join(present)), result)
         return result
+
+    def _interrupted(self, exc, changed, present):
+        done = [q for q, c in changed.items() if c]
+        verb = "resumed" if self.state == "resumed" else "paused"
+        msg = "%s; this task %s" % (exc, ("had already %s %s" % (verb, ", ".join(done))) if done else "changed no queue")
+        if self.state == "drained" and len(changed) == len(present):
+            msg += "; the queue(s) %s stay PAUSED" % ", ".join(present)
+        return msg
 
     def _transition(self, queue, status):
         want_paused = self.state in ("paused", "drained")

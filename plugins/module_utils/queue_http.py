@@ -15,6 +15,7 @@ import re
 from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
 from ansible.module_utils.six.moves.urllib.parse import quote, urlsplit
 from ansible.module_utils.urls import open_url
+from ansible_collections.medops.runbook.plugins.module_utils.queue_common import QueueBackendError
 
 COUNT_NAMES = ("waiting", "active", "delayed", "prioritized", "failed", "completed")
 DEFAULT_STATS_PATHS = dict((name, name) for name in COUNT_NAMES + ("paused",))
@@ -22,7 +23,7 @@ MAX_BODY = 4 * 1024 * 1024
 PLACEHOLDER = "{queue}"
 
 
-class HttpQueueError(Exception):
+class HttpQueueError(QueueBackendError):
     """A request or a body was not what the options promised; the message is for the user."""
 
 
@@ -218,8 +219,8 @@ class HttpQueues(object):
                 body = exc.read(300)
             except Exception:  # pylint: disable=broad-except
                 pass
-            raise HttpQueueError("%s %s (%s) answered HTTP %s: %s" % (method, option, self._safe(url), exc.code,
-                                                                       self._scrub(body.decode("utf-8", "replace"))))
+            excerpt = self._scrub(body.decode("utf-8", "replace"))
+            raise HttpQueueError("%s %s (%s) answered HTTP %s: %s" % (method, option, self._safe(url), exc.code, excerpt))
         except (URLError, OSError, ValueError) as exc:
             reason = getattr(exc, "reason", exc)
             raise HttpQueueError("%s %s (%s) failed: %s" % (method, option, self._safe(url), self._scrub(str(reason))))

@@ -221,7 +221,9 @@ queues:
       description: Paused when the task ended (predicted in check mode).
       type: bool
     counts:
-      description: Job counts at the end, like BullMQ getJobCounts (waiting, paused, active, delayed, prioritized, failed, completed, waiting_children); the HTTP backend gives those it can read.
+      description:
+        - Job counts at the end, like BullMQ getJobCounts (waiting, paused, active, delayed, prioritized, failed,
+          completed, waiting_children); the HTTP backend gives those it can read.
       type: dict
     layout:
       description: With O(backend=bullmq), the BullMQ storage layout used, C(5) or C(6).

@@ -119,3 +119,21 @@ def test_drain_waits_for_the_sum_of_all_queues():
                       sleep=clock.sleep).run()
     assert result["drained"] is True and result["polls"] == 3 and result["changed"] is True
     assert result["queues"]["b"]["changed"] is False
+
+
+class FlakyBackend(FakeBackend):
+    """Redis goes away after the first queue was paused."""
+
+    def pause(self, queue, status):
+        if queue == "b":
+            from ansible_collections.medops.runbook.plugins.module_utils.queue_common import QueueBackendError
+            raise QueueBackendError("pause of queue 'b' failed: Connection reset by peer")
+        return FakeBackend.pause(self, queue, status)
+
+
+def test_an_error_half_way_says_what_was_already_changed():
+    backend = FlakyBackend({"a": False, "b": False})
+    with pytest.raises(QueueError) as info:
+        QueueRun(backend, ["a", "b"], "paused").run()
+    assert "Connection reset by peer; this task had already paused a" in str(info.value)
+    assert info.value.result["changed"] is True

@@ -131,8 +131,8 @@ def test_stats_status_pause_is_idempotent_and_sends_the_token():
     backend = HttpQueues(params(stats_url="http://svc/q/{queue}/stats", pause_url="http://svc/q/{queue}/pause",
                                 token="s3cret"), opener=opener)
     status = backend.status("a/b")
-    assert status == dict(exists=True, paused=False, counts=dict(waiting=5, active=2, delayed=None, prioritized=None,
-                                                                  failed=None, completed=None))
+    counts = dict(waiting=5, active=2, delayed=None, prioritized=None, failed=None, completed=None)
+    assert status == dict(exists=True, paused=False, counts=counts)
     assert backend.pause("a/b", status) is True
     assert opener.calls[-1] == ("POST", "http://svc/q/a%2Fb/pause", {"Authorization": "Bearer s3cret"})
     assert backend.pause("a/b", dict(status, paused=True)) is False
