@@ -168,7 +168,7 @@ def test_check_mode_writes_nothing(redis_server):
     client = redis_server.client()
     before = queue_dump(client, "audit")
     assert before, "the queue should have keys"
-    args = redis_args(redis_server, queues=["audit"])
+    args = dict(queues=["audit"], redis_url=redis_server.url)  # the URL form of the connection options
     queues = BullMQQueues(client)
 
     result = run_module("queue_pause", dict(args, state="paused"), check=True)
