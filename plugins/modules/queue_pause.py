@@ -19,7 +19,7 @@ description:
     then waits until no job of the O(queues) is active (at most O(drain_timeout) seconds, polling every
     O(poll_interval) seconds) and reports how long that took. O(state=resumed) lets workers take jobs again.
   - "With O(backend=bullmq) the module works on Redis directly and does, in one Lua script per queue (EVALSHA),
-    what BullMQ's own C(Queue.pause()) and C(Queue.resume()) do: set or remove the C(paused) field of the queue's
+    what BullMQ's own C(Queue.pause) and C(Queue.resume) do: set or remove the C(paused) field of the queue's
     C(meta) hash, delete the worker wake-up C(marker) on pause and restore it on resume (or a delay marker for
     the next delayed job), move job ids between the C(wait) and C(paused) lists where the BullMQ version uses a
     paused list, and add a C(paused) or C(resumed) event to the queue's C(events) stream. Running BullMQ workers
@@ -151,8 +151,8 @@ attributes:
     description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: none
 notes:
-  - Pausing is global, like BullMQ's C(Queue.pause()); a worker's own local pause is not touched.
-  - Counts follow BullMQ's C(getJobCounts()); C(waiting) counts the C(wait) list, C(paused) the C(paused) list
+  - Pausing is global, like BullMQ's C(Queue.pause); a worker's own local pause is not touched.
+  - Counts follow BullMQ's C(getJobCounts); C(waiting) counts the C(wait) list, C(paused) the C(paused) list
     (where BullMQ 5 keeps the jobs of a paused queue).
 seealso:
   - name: BullMQ, pausing queues

@@ -44,7 +44,7 @@ class WorkerProcess:
             time.sleep(0.05)
 
     def starts(self) -> Counter:
-        return Counter(job_id for job_id, _ in self.events()["start"])
+        return Counter(job_id for job_id, _stamp in self.events()["start"])
 
     def stop(self):
         if self.proc.poll() is None:

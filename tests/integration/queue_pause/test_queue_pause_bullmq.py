@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 from bullmq import Queue
@@ -63,8 +64,8 @@ def test_pause_stops_a_live_worker_and_resume_runs_every_job_once(redis_server, 
         resumed = run_module("queue_pause", dict(args, state="resumed"))
         assert resumed["changed"] is True and resumed["queues"]["visits"]["paused"] is False, resumed
         time.sleep(0.5)
-    added = [job_id for job_id, _ in producer.added]
-    worker.wait_for(lambda ev: {j for j, _ in ev["completed"]} >= set(added), "every job to complete")
+    added = [job_id for job_id, _stamp in producer.added]
+    worker.wait_for(lambda ev: {j for j, _stamp in ev["completed"]} >= set(added), "every job to complete")
 
     starts_while_paused = [(j, t) for j, t in worker.events()["start"] if paused_done <= t <= resume_called]
     assert starts_while_paused == [], "jobs started while the queue was paused: %s" % starts_while_paused[:5]
@@ -75,6 +76,8 @@ def test_pause_stops_a_live_worker_and_resume_runs_every_job_once(redis_server, 
     starts = worker.starts()
     assert set(starts) == set(added), "jobs started that nobody added, or added jobs never ran"
     assert [j for j, n in starts.items() if n != 1] == [], "a job ran more than once"
+    completed = Counter(j for j, _stamp in worker.events()["completed"])
+    assert set(completed) == set(added) and set(completed.values()) == {1}, "a job completed twice or never"
     first_start_after = min(t for j, t in worker.events()["start"] if j in set(added_while_paused))
     assert first_start_after > resume_called
 
@@ -83,8 +86,8 @@ def test_drained_waits_for_long_running_jobs(redis_server, bullmq_worker, tmp_pa
     worker = bullmq_worker(redis_server, "reports", concurrency=3)
     holds = [tmp_path / f"release-{n}" for n in range(3)]
     long_ids = add_jobs(redis_server, "reports", [({"hold": str(h)}, {}) for h in holds])
-    worker.wait_for(lambda ev: {j for j, _ in ev["start"]} >= set(long_ids), "the long jobs to start")
-    queued_ids = add_jobs(redis_server, "reports", [({"sleep": 0}, {}) for _ in range(5)])
+    worker.wait_for(lambda ev: {j for j, _stamp in ev["start"]} >= set(long_ids), "the long jobs to start")
+    queued_ids = add_jobs(redis_server, "reports", [({"sleep": 0}, {}) for _n in range(5)])
 
     client = redis_server.client()
     with ThreadPoolExecutor(1) as pool:
@@ -100,7 +103,7 @@ def test_drained_waits_for_long_running_jobs(redis_server, bullmq_worker, tmp_pa
     ends = dict(events["end"])
     completed = dict(events["completed"])
     # the pause landed before the long jobs ended: none of the queued jobs ran
-    assert set(ends) == {j for j, _ in events["start"]} == set(long_ids)
+    assert set(ends) == {j for j, _stamp in events["start"]} == set(long_ids)
     # ordering: the drain started while the long jobs ran, its last busy poll came before the last job
     # left 'active', and the next poll (one poll_interval later) found the queue idle after it ended
     assert result["drain_started_at"] < min(ends.values())
@@ -113,7 +116,7 @@ def test_drained_waits_for_long_running_jobs(redis_server, bullmq_worker, tmp_pa
 
     resumed = run_module("queue_pause", redis_args(redis_server, queues=["reports"], state="resumed"))
     assert resumed["changed"] is True
-    worker.wait_for(lambda ev: {j for j, _ in ev["completed"]} >= set(queued_ids), "the queued jobs after resume")
+    worker.wait_for(lambda ev: {j for j, _stamp in ev["completed"]} >= set(queued_ids), "the queued jobs after resume")
     assert [j for j, n in worker.starts().items() if n != 1] == []
 
 
@@ -157,7 +160,7 @@ def test_counts_equal_bullmq_get_job_counts(redis_server, bullmq_worker, tmp_pat
     assert ours["paused"] == 0
     # the same counts when the queue runs again
     resumed = run_module("queue_pause", dict(args, state="resumed"))
-    counts_after, _ = job_counts(redis_server, "mixed")
+    counts_after, _paused = job_counts(redis_server, "mixed")
     assert resumed["queues"]["mixed"]["counts"]["delayed"] == counts_after["delayed"] == 1
     assert resumed["queues"]["mixed"]["counts"]["failed"] == counts_after["failed"] == 2
     hold.touch()
@@ -209,7 +212,7 @@ def test_pause_does_what_bullmq_pause_does(redis_server):
             elif kind == "hash":
                 value = client.hgetall(key) if not suffix[:1].isdigit() else "job"
             elif kind == "stream":
-                value = [{k: v for k, v in fields.items() if k != b"delay"} for _, fields in client.xrange(key)]
+                value = [{k: v for k, v in fields.items() if k != b"delay"} for _id, fields in client.xrange(key)]
             else:
                 value = kind
             out[suffix] = value

@@ -119,9 +119,10 @@ def test_http_json_stats_resume_check_mode_and_missing_queue(http_service):
     assert resumed["queues"]["fhir-sync"]["counts"]["waiting"] == 7
     assert resumed["queues"]["fhir-sync"]["counts"]["delayed"] is None  # no such path in the document
 
-    ghost = dict(stats, stats_url=service.url("/admin/queues/{queue}/stats"))
-    missing = run_module("queue_pause", http_args(service, state="paused", queues=["ghost"], missing_ok=True,
-                                                  pause_url=service.url("/admin/queues/{queue}/pause"), **ghost))
+    ghost = http_args(service, state="paused", queues=["ghost"], missing_ok=True, stats_paths=stats["stats_paths"],
+                      pause_url=service.url("/admin/queues/{queue}/pause"),
+                      stats_url=service.url("/admin/queues/{queue}/stats"))
+    missing = run_module("queue_pause", ghost)
     assert missing["changed"] is False and missing["missing"] == ["ghost"], missing
     assert api.calls == ["resume"]
 
