@@ -57,7 +57,7 @@ BAD = [
     ("deploy_record", {"path": "/tmp/d.jsonl", "run_id": "r", "phase": "started", "fields": "who=me,x"}, "fields"),
     ("deploy_record", {"state": "read"}, "missing required arguments: path"),
     ("deploy_record", {"path": "/tmp/d.jsonl", "state": "write"}, "value of state must be one of"),
-    ("deploy_record", {"path": "/tmp/d.jsonl", "state": "read", "current_version": ["1"]}, "current_version"),
+    ("deploy_record", {"path": "/tmp/d.jsonl", "state": "read", "fields": 5}, "fields"),
     ("deploy_record", {"path": "/tmp/d.jsonl", "run_id": "r"}, "phase"),
     ("deploy_record", {"path": "/tmp/d.jsonl", "phase": "started"}, "run_id"),
     ("deploy_record", {"path": "/tmp/d.jsonl", "state": "read", "verbose": True}, "Unsupported parameters"),
