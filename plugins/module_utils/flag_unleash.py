@@ -188,7 +188,7 @@ class UnleashFlags(object):
             self.plan(self.read(), self.wanted)
         for method, path, body, _what in self.writes:
             self.request(method, path, body)
-        self.writes = [item for item in done] + self.writes
+        self.writes = list(done) + self.writes
         self.strategy = None
         self.observed = self.read()
 

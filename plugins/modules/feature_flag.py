@@ -165,9 +165,15 @@ before:
   returned: always
   type: dict
   contains:
-    exists: {description: The flag is present (not archived), type: bool}
-    enabled: {description: The flag is on, type: bool}
-    rollout: {description: Rollout percentage, null when none is stored, type: int}
+    exists:
+      description: The flag is present (not archived).
+      type: bool
+    enabled:
+      description: The flag is on.
+      type: bool
+    rollout:
+      description: Rollout percentage; null when none is stored.
+      type: int
   sample: {exists: true, enabled: false, rollout: 5}
 after:
   description: The flag after the run (in check mode, what it would be).

@@ -139,7 +139,7 @@ def test_missing_file_is_created_only_when_asked(tmp_path):
 
 def test_unwritable_file_is_a_clear_error_and_nothing_changes(envfile):
     """Root ignores permission bits, so the file is made immutable (chattr +i), which stops root too."""
-    if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", str(envfile)], capture_output=True).returncode != 0:
+    if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", str(envfile)], capture_output=True, check=False).returncode != 0:
         os.chmod(envfile.parent, 0o555)
         if os.geteuid() == 0:
             os.chmod(envfile.parent, 0o755)
@@ -152,7 +152,7 @@ def test_unwritable_file_is_a_clear_error_and_nothing_changes(envfile):
         assert envfile.read_bytes() == MEDLINK
         assert sorted(os.listdir(envfile.parent)) == [envfile.name]
     finally:
-        subprocess.run(["chattr", "-i", str(envfile)], capture_output=True)
+        subprocess.run(["chattr", "-i", str(envfile)], capture_output=True, check=False)
         os.chmod(envfile.parent, 0o755)
 
 

@@ -32,7 +32,7 @@ def feature(enabled, *strategies):
 def writes(store, state, rollout=None):
     before = store.read()
     store.plan(before, desired_state(before, state, rollout))
-    return [(method, path.rsplit("/", 2)[-2:], body) for method, path, body, _ in store.writes]
+    return [(method, path.rsplit("/", 2)[-2:], body) for method, path, body, _what in store.writes]
 
 
 def test_new_flag_is_created_then_gets_its_strategy_then_is_switched_on():
