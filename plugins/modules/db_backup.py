@@ -343,7 +343,14 @@ def do_dumped(module, engine, result):
                       msg="would write %s" % final)
         return
     result["created_dest"] = fileutils.ensure_private_dir(dest)
-    manifest = engine.dump(final)
+    try:
+        manifest = engine.dump(final)
+    except BaseException:
+        # A failed first run leaves the machine as it found it.
+        if result["created_dest"] and not os.listdir(dest):
+            os.rmdir(dest)
+            result["created_dest"] = False
+        raise
     result.update(changed=True, backup=final, manifest=manifest, msg="wrote %s (%d bytes)" % (final, manifest["bytes"]))
 
 
