@@ -202,6 +202,31 @@ verified:
   description: Whether every check passed.
   returned: verified
   type: bool
+tables:
+  description: Per table (C(schema.table)) the manifest's row count, the restored count and whether they are equal.
+  returned: verified with O(restore_check=true)
+  type: dict
+verification:
+  description: The verification record written beside the backup when every check passed.
+  returned: verified
+  type: dict
+created_dest:
+  description: Whether O(dest) was created (mode 0700).
+  returned: dumped
+  type: bool
+target_database:
+  description: The database restored into.
+  returned: restored
+  type: str
+created_database:
+  description: Whether the target database was created (otherwise it was cleaned and restored over).
+  returned: restored (PostgreSQL)
+  type: bool
+identity_overridden:
+  description: Clinic or database mismatches that O(force=true) overrode (empty when none).
+  returned: restored
+  type: list
+  elements: str
 removed:
   description: Backups removed (or that would be, in check mode), with age and bytes.
   returned: pruned
