@@ -232,17 +232,22 @@ class DeploymentRecord(object):
 
 
 def _rollback_target(entries, current_version):
-    """The newest version that deployed successfully, is not the one live now, and whose latest
-    outcome was not a failure (a release that failed later is never chosen again)."""
+    """The newest release known good that is not live now and never failed later.
+
+    A release is known good when a deploy of it succeeded, or when a successful deploy started
+    from it (preflight found it live and healthy), which covers the first release of a host
+    that was installed before the record began.
+    """
     latest_outcome = {}
     for entry in entries:
         if entry.get("phase") == "finished" and entry.get("version_to"):
             latest_outcome[entry["version_to"]] = entry.get("outcome")
     for entry in reversed(entries):
-        version = entry.get("version_to")
-        if (entry.get("phase") == "finished" and entry.get("outcome") == "success" and version
-                and version != current_version and latest_outcome.get(version) == "success"):
-            return version
+        if entry.get("phase") != "finished" or entry.get("outcome") != "success":
+            continue
+        for version in (entry.get("version_to"), entry.get("version_from")):
+            if version and version != current_version and latest_outcome.get(version, "success") == "success":
+                return version
     return None
 
 

@@ -117,3 +117,11 @@ def test_interrupted_run_and_rollback_target(tmp_path):
 def test_entry_hash_ignores_its_own_hash_field():
     entry = {"a": 1, "prev_hash": "0" * 64}
     assert entry_hash(dict(entry, hash="x")) == entry_hash(entry)
+
+
+def test_first_release_installed_before_the_record_is_a_rollback_target(tmp_path):
+    record = DeploymentRecord(str(tmp_path / "deployments.jsonl"))
+    _deploy(record, "r1", "1.0.0", "1.1.0", "success")
+    assert record.summary(current_version="1.1.0")["rollback_target"] == "1.0.0"
+    _deploy(record, "r2", "1.1.0", "1.2.0", "rolled_back")
+    assert record.summary(current_version="1.1.0")["rollback_target"] == "1.0.0"
