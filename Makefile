@@ -14,7 +14,7 @@ export MEDOPS_LAB_STATE ?= $(CURDIR)/lab/state
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help demo test deps venv lab-up lab-down lab-status unit integration sanity lint build install-check clean
+.PHONY: help demo test deps venv lab-up lab-down lab-status unit integration reliability molecule sanity lint build install-check clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -52,6 +52,12 @@ unit: venv ## unit tests (pure logic)
 
 integration: venv ## integration tests against real servers started by the tests
 	$(BIN)/pytest tests/integration
+
+reliability: venv ## faults injected into real runs on the lab, with a summary table
+	$(BIN)/pytest tests/reliability
+
+molecule: deps venv ## every role on podman containers: create, converge, idempotence, verify, destroy
+	VENV=$(CURDIR)/$(VENV) bash scripts/molecule.sh
 
 sanity: venv ## ansible-test sanity on a copy of the collection
 	VENV=$(CURDIR)/$(VENV) bash scripts/sanity.sh
