@@ -21,7 +21,7 @@ help: ## list the targets
 
 DEMO_VERSION ?= 1.1.0
 
-demo: deps venv lab-up ## start the three-clinic lab, deploy $(DEMO_VERSION) to every clinic, check their health
+demo: deps venv lab-up ## start the three-clinic lab, deploy 1.1.0 (DEMO_VERSION) to every clinic, check their health
 	$(BIN)/ansible-playbook playbooks/deploy.yml -i inventories/lab -e deploy_version=$(DEMO_VERSION)
 	$(BIN)/ansible-playbook playbooks/health_check.yml -i inventories/lab
 

@@ -30,10 +30,14 @@ lab up --clinics 1 >/dev/null
 export MEDOPS_LAB_STATE=$state
 export MEDOPS_MOLECULE_CLINIC_VARS=$state/molecule-clinic.json
 "$venv/bin/python" - "$MEDOPS_MOLECULE_CLINIC_VARS" <<'PY'
-import json, os, subprocess, sys
+import json, os, socket, subprocess, sys
 out = subprocess.run([os.path.join("inventories", "lab", "lab_inventory.py"), "--host", "kin"],
                      check=True, capture_output=True, text=True).stdout
 clinic = {k: v for k, v in json.loads(out).items() if not k.startswith("ansible_")}
+# A free loopback port for the clinic service the deploy scenarios run inside their container.
+with socket.socket() as probe:
+    probe.bind(("127.0.0.1", 0))
+    clinic["medops_molecule_service_port"] = probe.getsockname()[1]
 fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
 with os.fdopen(fd, "w") as handle:
     json.dump(clinic, handle)

@@ -293,8 +293,11 @@ def run_tool(argv, env=None, timeout=None, stdout=subprocess.PIPE):
         proc.kill()
         proc.communicate()
         raise BackupError("%s did not finish within %s seconds" % (os.path.basename(argv[0]), timeout))
-    decode = (lambda b: b.decode("utf-8", "replace") if isinstance(b, bytes) else (b or ""))
-    return proc.returncode, decode(out), decode(err)
+    return proc.returncode, _text(out), _text(err)
+
+
+def _text(data):
+    return data.decode("utf-8", "replace") if isinstance(data, bytes) else (data or "")
 
 
 def tail(text, lines=15):

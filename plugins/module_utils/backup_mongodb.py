@@ -99,8 +99,9 @@ class MongodbEngine(object):
                 + list(self.params.get("dump_extra_args") or []))
 
     def restore_argv(self, config, backup, target, drop=False, dry_run=False):
-        argv = [self.tool("mongorestore")] + self.connection_args(config) + ["--archive=%s" % backup, "--gzip",
-                                                                              "--nsInclude=%s.*" % self.database_of(backup)]
+        source = self.database_of(backup)
+        argv = [self.tool("mongorestore")] + self.connection_args(config)
+        argv += ["--archive=%s" % backup, "--gzip", "--nsInclude=%s.*" % source]
         if target and target != self.database_of(backup):
             argv += ["--nsFrom=%s.*" % self.database_of(backup), "--nsTo=%s.*" % target]
         if drop:

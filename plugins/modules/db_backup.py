@@ -43,9 +43,11 @@ extends_documentation_fragment:
   - medops.runbook.db_connection
 attributes:
   check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
     details: Reports the file it would write and the command (without secrets) or what it would remove; runs nothing.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 options:
   engine:
