@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """health_wait against the natural baseline, an ``ansible.builtin.uri`` until/retries loop, in one run.
 
 1. Reaction: a local service turns healthy at a random instant after the first probe reaches it.
@@ -116,7 +115,7 @@ def run(playbook, extra, env):
     start = time.monotonic()
     proc = subprocess.Popen([str(BIN / "ansible-playbook"), "-i", "localhost,", str(playbook), "-e", "@" + varsfile.name],
                             cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
+    status, usage = os.wait4(proc.pid, 0)[1:]
     proc.returncode = os.waitstatus_to_exitcode(status)
     os.unlink(varsfile.name)
     return proc.returncode, time.monotonic() - start, usage.ru_utime + usage.ru_stime
@@ -129,7 +128,7 @@ def pct(values, fraction):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--quick", action="store_true", help="5 trials each and 15 s of waiting")
     parser.add_argument("--trials", type=int)
     parser.add_argument("--interval", type=float, default=1.0)
@@ -164,7 +163,7 @@ def main():
             service.reset(after)
             stamp.unlink(missing_ok=True)
             extra = {"url": url, "interval": interval, "wait": 120, "retries": int(120 / interval)}
-            rc, _, _ = run(books[name], extra, env)
+            rc = run(books[name], extra, env)[0]
             record = json.loads(stamp.read_text()) if stamp.exists() else {}
             if rc != 0 or not record.get("ok"):
                 raise SystemExit("%s trial %d did not succeed (rc=%s)" % (name, trial, rc))
@@ -178,7 +177,7 @@ def main():
         # The fixed cost (start ansible-playbook, send one probe) is measured apart so that the
         # cost of waiting itself can be told from it.
         service.reset(None)
-        _, wall0, cpu0 = run(books[name], {"url": url, "interval": interval, "wait": 0, "retries": 0}, env)
+        wall0, cpu0 = run(books[name], {"url": url, "interval": interval, "wait": 0, "retries": 0}, env)[1:]
         service.reset(None)
         extra = {"url": url, "interval": interval, "wait": wait, "retries": max(1, int(wait / interval))}
         rc, wall, seconds = run(books[name], extra, env)
@@ -197,7 +196,7 @@ def main():
     for name in books:
         d = delays[name]
         ret = [a - b for a, b in zip(d, seen[name])]
-        total, wall, probes, _, cpu0, marginal = cpu[name]
+        total, wall, probes, cpu0, marginal = (cpu[name][i] for i in (0, 1, 2, 4, 5))
         print("| %s | %.3f | %.3f | %.3f | %.3f | %.3f | %.2f | %.1f | %d | %.2f | %.2f |" % (
             name, statistics.median(d), pct(d, 0.95), max(d), pct(seen[name], 0.95), pct(ret, 0.95),
             total, wall, probes, cpu0, marginal))

@@ -56,19 +56,19 @@ def wait(answers, **kw):
 
 
 def test_becomes_healthy_on_a_fixed_cadence():
-    result, clock, _ = wait([BAD, BAD, OK], interval=2.0)
+    result, clock, dummy = wait([BAD, BAD, OK], interval=2.0)
     assert result["healthy"] and result["attempts"] == 3
     assert clock.sleeps == [1.9, 1.9]  # probe time is part of the interval, not added to it
 
 
 def test_flap_does_not_pass_success_threshold():
-    result, _, prober = wait([OK, BAD, OK, OK, BAD, OK, OK, OK], success_threshold=3)
+    result, dummy, prober = wait([OK, BAD, OK, OK, BAD, OK, OK, OK], success_threshold=3)
     assert result["healthy"]
     assert prober.calls == 8
 
 
 def test_gives_up_at_wait_timeout_naming_the_condition():
-    result, clock, _ = wait([BAD], wait_timeout=10, interval=2)
+    result, clock, dummy = wait([BAD], wait_timeout=10, interval=2)
     assert not result["healthy"]
     assert clock.now == pytest.approx(10.1)
     assert "http://svc/health: last status 503" in result["msg"]
@@ -78,23 +78,23 @@ def test_gives_up_at_wait_timeout_naming_the_condition():
 
 
 def test_failure_threshold_gives_up_early_on_hard_failures():
-    result, _, prober = wait([REFUSED], failure_threshold=3, wait_timeout=60)
+    result, dummy, prober = wait([REFUSED], failure_threshold=3, wait_timeout=60)
     assert not result["healthy"] and prober.calls == 3
     assert "3 consecutive hard failures" in result["msg"] and "no HTTP answer; connection refused" in result["msg"]
 
 
 def test_soft_failures_reset_the_hard_count():
-    _, _, prober = wait([REFUSED, REFUSED, BAD, REFUSED, REFUSED, OK], failure_threshold=3)
+    prober = wait([REFUSED, REFUSED, BAD, REFUSED, REFUSED, OK], failure_threshold=3)[2]
     assert prober.calls == 6
 
 
 def test_backoff_grows_to_the_cap():
-    _, clock, _ = wait([BAD, BAD, BAD, BAD, OK], interval=1, backoff=2, max_interval=3)
+    clock = wait([BAD, BAD, BAD, BAD, OK], interval=1, backoff=2, max_interval=3)[1]
     assert clock.sleeps == [0.9, 1.9, 2.9, 2.9]
 
 
 def test_wait_timeout_zero_probes_once():
-    result, _, prober = wait([BAD], wait_timeout=0)
+    result, dummy, prober = wait([BAD], wait_timeout=0)
     assert prober.calls == 1 and not result["healthy"]
 
 
