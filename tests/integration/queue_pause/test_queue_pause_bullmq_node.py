@@ -1,4 +1,4 @@
-"""queue_pause against the Node.js BullMQ (the reference implementation), e.g. the last 5.x.
+"""queue_pause against the Node.js BullMQ (the reference implementation); passed with npm bullmq 5.81.3 and 6.2.0.
 
 Needs ``node`` and a directory where ``npm install bullmq@<version> ioredis`` ran, given as
 QP_BULLMQ_NODE_DIR (the npm registry is not part of CI, so the test skips without it).
