@@ -245,7 +245,7 @@ def child_named(parent, name):
 
 
 def test_database_named_with_shell_metacharacters(pg_server, tmp_path):
-    canary = Path(f"/tmp/p{os.getpid() % 100000}")
+    canary = Path(f"/tmp/p{os.getpid() % 1000:03d}")  # fixed length: the name must fit in 63 bytes
     canary.unlink(missing_ok=True)
     name = f"x'\"; touch {canary};$(touch {canary})`touch {canary}`&|<>"
     assert len(name.encode()) <= 63, "PostgreSQL would truncate the name"
