@@ -106,8 +106,8 @@ def find_leftovers(dest):
         match = _PARTIAL_RE.match(name)
         if match and not _pid_alive(int(match.group(1))):
             found.append(os.path.join(dest, name))
-        elif name.startswith(".") and name.endswith(MANIFEST_SUFFIX + ".tmp"):
-            # An atomic_write temp of a manifest (same naming as fileutils.atomic_write).
+        elif name.startswith(".") and name.endswith(".tmp") and (MANIFEST_SUFFIX + "." in name or VERIFIED_SUFFIX + "." in name):
+            # fileutils.atomic_write's temp of a manifest or verification record: ".<name>.<random>.tmp".
             found.append(os.path.join(dest, name))
     return found
 

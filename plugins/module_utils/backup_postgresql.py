@@ -494,6 +494,14 @@ class PostgresqlEngine(object):
         argv = self.restore_argv(backup, target, exists, exists and self.jobs == 1, bool(self.params.get("no_owner")))
         started = time.monotonic()
         rc, _out, err = self.run(argv)
+        if rc != 0 and not exists:
+            # Leave no half-restored database behind that looks like a good one.
+            admin = self.connect(self.maintenance_db())
+            admin.autocommit = True
+            try:
+                self._drop(admin, target)
+            finally:
+                admin.close()
         if rc != 0:
             raise bm.BackupError("pg_restore into %r failed (exit %d)%s: %s" % (
                 target, rc, "; the database is unchanged (single transaction)" if exists and self.jobs == 1 else "",
