@@ -23,7 +23,8 @@ export ANSIBLE_COLLECTIONS_PATH=$scratch ANSIBLE_CONFIG=$scratch/ansible.cfg
 installed=$("$venv/bin/ansible-galaxy" collection list medops.runbook 2>/dev/null | grep -c 'medops.runbook' || true)
 [ "$installed" -ge 1 ] || { echo "medops.runbook is not listed after install" >&2; exit 1; }
 modules=$("$venv/bin/ansible-doc" -t module -l medops.runbook 2>/dev/null | awk '{print $1}')
-for module in $(cd "$repo/plugins/modules" && ls *.py 2>/dev/null | sed 's/\.py$//'); do
+for path in "$repo"/plugins/modules/*.py; do
+  module=$(basename "$path" .py)
   echo "$modules" | grep -qx "medops.runbook.$module" || { echo "ansible-doc does not list medops.runbook.$module from the installed tarball" >&2; exit 1; }
 done
 # A collection playbook runs by its FQCN from the installed copy (syntax and name resolution).

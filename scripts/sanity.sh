@@ -4,17 +4,20 @@
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 venv=${VENV:-$repo/.venv}
-work=$repo/build/sanity/ansible_collections/medops/runbook
+# A private copy per run, so two runs at once do not delete each other's tree.
+scratch=$(mktemp -d "${TMPDIR:-/tmp}/medops-sanity.XXXXXX")
+trap 'rm -rf "$scratch"' EXIT
+work=$scratch/ansible_collections/medops/runbook
 
 # ansible-test bootstraps pip in each of its virtualenvs with a script it downloads; serve it
 # from the stand-in instead, for every pip version this ansible-test may ask for.
 cache=~/.ansible/test/cache
 mkdir -p "$cache"
-for version in $(grep -ho "pip='[0-9.]*'" "$venv"/lib/python3*/site-packages/ansible_test/_internal/python_requirements.py | grep -o '[0-9][0-9.]*'); do
+grep -ho "pip='[0-9.]*'" "$venv"/lib/python3*/site-packages/ansible_test/_internal/python_requirements.py \
+  | grep -o '[0-9][0-9.]*' | while read -r version; do
   cp "$repo/scripts/get_pip_standin.py" "$cache/get_pip_${version//./_}.py"
 done
 
-rm -rf "$work"
 mkdir -p "$work"
 cd "$repo"
 git ls-files -z --cached --others --exclude-standard | grep -zv '^\.collections/' | xargs -0 -I{} cp --parents -P {} "$work"/ 2>/dev/null || true

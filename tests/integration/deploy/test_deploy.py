@@ -18,7 +18,7 @@ import psycopg2
 import pytest
 
 from harness.ansible import REPO, ansible_env, run_playbook
-from harness.jobs import JobProducer, processed, wait_until_processed
+from harness.jobs import JobProducer, wait_until_processed
 
 pytestmark = pytest.mark.lab
 CODES = ["kin", "lub", "gom"]

@@ -59,7 +59,7 @@ def test_three_clinics_pass_then_one_corrupt_backup_fails_only_its_clinic(lab, t
 def test_no_scratch_database_is_left_when_the_restore_fails(lab, tmp_path):
     """The restored row counts differ from the manifest's: the check fails after the scratch
     database was created and filled, and it is dropped all the same."""
-    run, _ = _run(lab, tmp_path / "fresh", backup_verify_take_backup=True, backup_verify_hosts="clinic_gom")
+    run = _run(lab, tmp_path / "fresh", backup_verify_take_backup=True, backup_verify_hosts="clinic_gom")[0]
     assert run.rc == 0, run.output[-3000:]
     manifest_path = Path(str(_newest_backup(lab, "gom")) + ".manifest.json")
     manifest = json.loads(manifest_path.read_text())

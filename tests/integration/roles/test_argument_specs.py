@@ -77,7 +77,8 @@ CASES = {
 
 def _playbook(role, cases, result_path):
     tasks = [{"name": "Collect failures", "ansible.builtin.set_fact": {"spec_failures": {}}}]
-    for index, (variables, _) in enumerate(cases):
+    for index, case in enumerate(cases):
+        variables = case[0]
         tasks.append({
             "name": f"Case {index}",
             "block": [{"name": "Include the role", "ansible.builtin.include_role": {"name": f"medops.runbook.{role}"},
@@ -85,8 +86,8 @@ def _playbook(role, cases, result_path):
             "rescue": [{"name": "Record the message", "ansible.builtin.set_fact": {
                 "spec_failures": "{{ spec_failures | combine({'%d': ansible_failed_result.msg | default('')}) }}" % index}}],
         })
-    tasks.append({"name": "Save", "ansible.builtin.copy": {"content": "{{ spec_failures | to_json }}", "dest": str(result_path),
-                                                             "mode": "0600"}})
+    save = {"content": "{{ spec_failures | to_json }}", "dest": str(result_path), "mode": "0600"}
+    tasks.append({"name": "Save", "ansible.builtin.copy": save})
     return [{"name": "Bad variables", "hosts": "localhost", "connection": "local", "gather_facts": False,
              "vars": CLINIC, "tasks": tasks}]
 
