@@ -3,7 +3,7 @@
 # missing; otherwise it names exactly what to install and stops.
 set -euo pipefail
 
-packages=(python3-venv redis-server postgresql openssl rsync git make shellcheck)
+packages=(python3-venv redis-server postgresql openssl rsync git make shellcheck podman runc debootstrap)
 
 missing=()
 for pkg in "${packages[@]}"; do
