@@ -168,8 +168,10 @@ def test_job_template_runs_against_the_lab(template, lab):
             playbook=str(playbook),
             inventory=str(lab.inventory),
             extravars=survey_defaults(template),
-            envvars={k: env[k] for k in ("ANSIBLE_CONFIG", "ANSIBLE_COLLECTIONS_PATH", "ANSIBLE_NOCOLOR",
-                                         "ANSIBLE_PYTHON_INTERPRETER", "MEDOPS_LAB_STATE", "PATH")},
+            envvars={**{k: env[k] for k in ("ANSIBLE_CONFIG", "ANSIBLE_COLLECTIONS_PATH", "ANSIBLE_NOCOLOR",
+                                            "ANSIBLE_PYTHON_INTERPRETER", "MEDOPS_LAB_STATE", "PATH")},
+                     # The playbooks write reports under $PWD/reports: keep them out of the checkout.
+                     "PWD": str(private)},
             quiet=True,
             timeout=600,
         )
