@@ -48,6 +48,11 @@ class PlaybookRun:
     def output(self) -> str:
         return self.stdout + self.stderr
 
+    @property
+    def flat(self) -> str:
+        """The output with line wrapping undone, so a message can be matched whole."""
+        return " ".join(self.output.split())
+
 
 def ansible_env(extra: dict | None = None) -> dict:
     env = dict(os.environ)

@@ -96,7 +96,7 @@ def test_deploy_1_1_0_to_every_clinic_loses_no_job(lab):
         counts = wait_until_processed(lab, code, ids)
         twice = {job: n for job, n in counts.items() if job in set(ids) and n != 1}
         assert not twice, f"{code}: jobs processed more than once: {twice}"
-    assert "kin: 1.0.0 -> 1.1.0 | success" in run.output
+    assert "kin: 1.0.0 -> 1.1.0 | success" in run.flat
 
 
 def test_deploying_the_live_version_changes_nothing(lab):
@@ -104,9 +104,9 @@ def test_deploying_the_live_version_changes_nothing(lab):
     entries = {code: len(record(lab, code)) for code in CODES}
     run = deploy(lab, "1.1.0")
     assert run.rc == 0, run.output[-3000:]
-    assert "changed=0" in run.output and "changed=1" not in run.output, run.output[-3000:]
+    assert "changed=0" in run.flat and "changed=1" not in run.output, run.output[-3000:]
     assert {code: len(record(lab, code)) for code in CODES} == entries
-    assert "already live; nothing to do" in run.output
+    assert "already live; nothing to do" in run.flat
 
 
 def test_check_mode_changes_nothing(lab):
@@ -129,8 +129,8 @@ def test_bad_release_stops_at_the_canary_and_rolls_it_back(lab):
     assert versions(lab) == {code: "1.1.0" for code in CODES}
     assert served_versions(lab) == {code: "1.1.0" for code in CODES}
     assert lab.get("kin", "/health/ready")[0] == 200
-    assert "kin: deploy of 1.2.0-bad failed at step 'verify'" in run.output, run.output[-4000:]
-    assert "Rolled back to 1.1.0" in run.output
+    assert "kin: deploy of 1.2.0-bad failed at step 'verify'" in run.flat, run.output[-4000:]
+    assert "Rolled back to 1.1.0" in run.flat
     for code in ("lub", "gom"):
         assert (record(lab, code), backups(lab, code)) == untouched[code], f"{code} was touched"
     last = record(lab, "kin")[-1]
@@ -146,8 +146,8 @@ def test_failed_migration_is_rolled_back_with_the_database(lab):
     before = table_checksums(lab, "kin")
     run = deploy(lab, "1.2.0-badmigration", "--limit", "kin")
     assert run.rc != 0
-    assert "kin: deploy of 1.2.0-badmigration failed at step 'migrate'" in run.output, run.output[-4000:]
-    assert "with the database restored from" in run.output
+    assert "kin: deploy of 1.2.0-badmigration failed at step 'migrate'" in run.flat, run.output[-4000:]
+    assert "with the database restored from" in run.flat
     assert table_checksums(lab, "kin") == before
     assert lab.version("kin") == "1.1.0" and lab.get("kin", "/health/ready")[0] == 200
     assert not queue_paused(lab, "kin")
@@ -172,7 +172,7 @@ def test_second_deploy_stops_at_the_lock_and_names_the_holder(lab):
         output = first.communicate(timeout=300)[0]
     assert first.returncode == 0, output[-3000:]
     assert second.rc != 0
-    assert "held by alice (run first-run)" in second.output, second.output[-3000:]
+    assert "held by alice (run first-run)" in second.flat, second.output[-3000:]
     assert lab.version("lub") == "1.0.0"
     run = deploy(lab, "1.1.0", "--limit", "lub")
     assert run.rc == 0, run.output[-3000:]

@@ -1,0 +1,91 @@
+"""playbooks/health_check.yml and playbooks/maintenance.yml on the lab."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import psycopg2
+import pytest
+
+from harness.ansible import REPO, run_playbook
+
+pytestmark = pytest.mark.lab
+
+
+def _report_rows(tmp_path):
+    table = sorted((tmp_path / "reports").glob("health-*.md"))[-1].read_text().splitlines()
+    return {cells[0]: cells for cells in ([c.strip() for c in line.strip("|").split("|")] for line in table[2:])}
+
+
+def test_health_check_tells_degraded_from_down(lab, tmp_path):
+    healthy = run_playbook(REPO / "playbooks" / "health_check.yml", inventory=lab.inventory, env={**lab.env, "PWD": str(tmp_path / "a")},
+                           extra_vars={"health_check_backup_max_age_hours": 100000})
+    assert healthy.rc == 0, healthy.output[-3000:]
+    lab.run("stop-redis")
+    lab.run("stop-service", "gom")
+    try:
+        run = run_playbook(REPO / "playbooks" / "health_check.yml", inventory=lab.inventory, env={**lab.env, "PWD": str(tmp_path / "b")})
+    finally:
+        lab.run("start-redis")
+        lab.run("start-service", "gom")
+    assert run.rc != 0
+    rows = _report_rows(tmp_path / "b")
+    assert rows["gom"][1] == "down", rows
+    assert rows["kin"][1] == "degraded" and rows["lub"][1] == "degraded", rows
+    assert rows["kin"][4] == "fail"  # redis column
+    assert "down: gom" in run.flat and "degraded: kin, lub" in run.flat
+    for code in ("kin", "lub", "gom"):
+        lab.wait_for(code, "/health/ready", 200)
+
+
+@pytest.fixture()
+def audit_rows(lab):
+    """An audit_log in kin's database with 40 rows at each age: 10, 89, 91 and 200 days."""
+    params = lab.db_params("kin")
+    with contextlib.closing(psycopg2.connect(**params)) as conn, conn.cursor() as cur:
+        cur.execute("DROP TABLE IF EXISTS audit_log")
+        cur.execute("CREATE TABLE audit_log (id serial PRIMARY KEY, created_at timestamptz NOT NULL)")
+        for days in (10, 89, 91, 200):
+            cur.execute("INSERT INTO audit_log (created_at) SELECT now() - make_interval(days => %s) FROM generate_series(1, 40)",
+                        (days,))
+        conn.commit()
+
+    def ages():
+        with contextlib.closing(psycopg2.connect(**params)) as conn, conn.cursor() as cur:
+            cur.execute("SELECT extract(day FROM now() - created_at)::int, count(*) FROM audit_log GROUP BY 1 ORDER BY 1")
+            return dict(cur.fetchall())
+
+    yield ages
+    with contextlib.closing(psycopg2.connect(**params)) as conn, conn.cursor() as cur:
+        cur.execute("DROP TABLE IF EXISTS audit_log")
+        conn.commit()
+
+
+PURGE = {"maintenance_purge": [{"table": "audit_log", "column": "created_at", "older_than_days": 90, "batch_size": 25}]}
+
+
+def test_maintenance_purges_exactly_the_old_rows_and_check_mode_only_counts(lab, audit_rows):
+    assert audit_rows() == {10: 40, 89: 40, 91: 40, 200: 40}
+    dry = run_playbook(REPO / "playbooks" / "maintenance.yml", "--limit", "kin", inventory=lab.inventory, env=lab.env,
+                       extra_vars=PURGE, check=True)
+    assert dry.rc == 0, dry.output[-3000:]
+    assert "0 of 80 rows older than 90 days removed (check mode: counted only)" in dry.flat
+    assert audit_rows() == {10: 40, 89: 40, 91: 40, 200: 40}
+    run = run_playbook(REPO / "playbooks" / "maintenance.yml", "--limit", "kin", inventory=lab.inventory, env=lab.env, extra_vars=PURGE)
+    assert run.rc == 0, run.output[-3000:]
+    assert "80 of 80 rows older than 90 days removed in 4 batches" in run.flat
+    assert audit_rows() == {10: 40, 89: 40}
+    assert not (Path(lab.clinic("kin")["app_root"]) / "shared" / "maintenance.html").exists()
+
+
+def test_maintenance_page_is_off_after_a_run_that_failed_in_the_middle(lab, audit_rows):
+    page = Path(lab.clinic("kin")["app_root"]) / "shared" / "maintenance.html"
+    failing = dict(PURGE, maintenance_disk_max_percent=0)  # the disk check after the purge fails
+    run = run_playbook(REPO / "playbooks" / "maintenance.yml", "--limit", "kin", inventory=lab.inventory, env=lab.env,
+                       extra_vars=failing)
+    assert run.rc != 0
+    assert "Page | write the maintenance page" in run.output and "changed: [kin]" in run.output
+    assert "% full (limit 0%)" in run.flat
+    assert audit_rows() == {10: 40, 89: 40}
+    assert not page.exists()
