@@ -272,7 +272,8 @@ def test_kill9_recovery_reports_then_breaks_the_stale_lock(rlab, interrupted_gom
     assert lock_path(rlab, "gom").exists()
     scenario.observe("refused: 'stale' lock and interrupted run named")
 
-    run = deploy(rlab, "1.1.0", "gom", deploy_lock_stale_minutes=1, deploy_break_stale_lock=True)
+    # -vvv: this whole deploy's verbose output is also searched for secrets (by deploy()).
+    run = deploy(rlab, "1.1.0", "gom", "-vvv", deploy_lock_stale_minutes=1, deploy_break_stale_lock=True)
     assert run.rc == 0, run.output[-3000:]
     assert "broke the stale lock of run " + interrupted_gom["run_id"] in " ".join(run.output.split())
     assert rlab.version("gom") == "1.1.0" and rlab.get("gom", "/api/version")[1]["version"] == "1.1.0"
