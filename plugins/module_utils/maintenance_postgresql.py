@@ -65,6 +65,8 @@ class PostgresMaintenance(object):
             return cur.fetchone()[0]
 
     def _autocommit(self, statement, what):
+        # Earlier reads opened a transaction; psycopg2 refuses to switch modes inside one.
+        self.conn.rollback()
         self.conn.autocommit = True
         try:
             started = time.monotonic()
