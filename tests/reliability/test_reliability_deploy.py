@@ -101,6 +101,21 @@ def test_postgres_down_during_the_backup(rlab, scenario):
     assert_healthy(rlab, SETTLED)
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "plugins/module_utils/deploy_state.py summary(): bad_versions counts every 'finished' entry with outcome "
+    "'failed', including failures before any change (lock, backup, drain: failed.yml says 'Nothing live was "
+    "changed'), so preflight then refuses the release as 'failed and was rolled back on kin before'. Only "
+    "rolled_back / rollback_failed outcomes, or 'failed' at ship..smoke, should mark a release bad"))
+def test_release_that_failed_before_any_change_is_not_blacklisted(rlab, scenario):
+    scenario("redeploy after the backup-step failure (kin, --check)",
+             "1.1.0 is still deployable: preflight passes, check mode run succeeds")
+    assert record(rlab, "kin")[-1]["failed_step"] == "backup", "runs after test_postgres_down_during_the_backup"
+    run = deploy(rlab, "1.1.0", "kin", "--check")
+    scenario.observe(f"rc={run.rc}, refused as failed before={'failed and was rolled back' in run.flat}")
+    assert "failed and was rolled back" not in run.flat
+    assert run.rc == 0, run.output[-3000:]
+
+
 @pytest.fixture()
 def kin_lock_released(rlab):
     """After a scenario that may leave kin's lock behind, release it the way an operator would."""
@@ -123,7 +138,8 @@ def test_redis_down_during_the_drain(rlab, kin_lock_released, scenario):
     before = snapshot(rlab, "kin")
     try:
         with table_locked(rlab, "kin"):
-            run = Background(rlab, "1.1.0", "kin")
+            # Not 1.1.0: the previous scenario's failure blacklisted it on kin (see the xfail below).
+            run = Background(rlab, "1.2.0-badmigration", "kin")
             run.until(lambda: any(b.startswith(PARTIAL) for b in backups(rlab, "kin")), "the dump started")
             rlab.run("stop-redis")
         rc, output = run.finish()
@@ -153,6 +169,11 @@ def lub_repaired(rlab):
     """If the rollback left lub half way (the known restore bug below), put 1.0.0 back by hand so
     the scenarios after this one start from a healthy lab."""
     yield
+    from harness.ansible import run_module
+
+    if lock_path(rlab, "lub").exists():  # seen once when the kill landed during the switch's restart
+        run_module("deploy_lock", {"path": str(lock_path(rlab, "lub")), "run_id": "reliability-cleanup",
+                                   "state": "released", "force": True})
     if rlab.version("lub") == "1.0.0" and rlab.get("lub", "/health/ready")[0] == 200:
         return
     conn = psycopg2.connect(**rlab.db_params("lub"))
@@ -189,7 +210,8 @@ def test_service_crash_right_after_the_switch(rlab, lub_repaired, scenario):
     # The kill lands while the restart command still waits for the port, or during verify.
     assert re.search(r"lub: deploy of 1\.1\.0 failed at step '(switch|verify)'", output), output[-3000:]
     last = record(rlab, "lub")[-1]
-    scenario.observe(f"rc={rc}, outcome {last['outcome']} at {last['failed_step']}, lub on {rlab.version('lub')}")
+    scenario.observe(f"rc={rc}, outcome {last['outcome']} at {last['failed_step']}, lub on {rlab.version('lub')},"
+                     f" lock left={lock_path(rlab, 'lub').exists()}")
     assert "Rolled back to 1.0.0" in output, output[-3000:]
     assert last["outcome"] == "rolled_back"
     assert rlab.version("lub") == "1.0.0"
@@ -248,7 +270,8 @@ def test_backup_disk_fills_up_during_the_dump(rlab, small_disk, kin_ballast, sce
     scenario.observe(f"module: {dumped['msg'][:90]}")
 
     before, entries = snapshot(rlab, "kin"), len(record(rlab, "kin"))
-    run = deploy(rlab, "1.1.0", "kin", deploy_backup_dir=str(dest), deploy_min_free_disk_mb=1)
+    # 1.2.0-bad: no earlier scenario failed it on kin (see the blacklist xfail above).
+    run = deploy(rlab, "1.2.0-bad", "kin", deploy_backup_dir=str(dest), deploy_min_free_disk_mb=1)
     assert run.rc != 0
     assert "failed at step 'backup'" in run.output, run.output[-3000:]
     assert snapshot(rlab, "kin") == before
