@@ -25,7 +25,7 @@ demo: deps venv lab-up ## start the three-clinic lab, deploy 1.1.0 (DEMO_VERSION
 	$(BIN)/ansible-playbook playbooks/deploy.yml -i inventories/lab -e deploy_version=$(DEMO_VERSION)
 	$(BIN)/ansible-playbook playbooks/health_check.yml -i inventories/lab
 
-test: deps venv unit integration sanity lint build install-check ## the whole suite (what CI runs)
+test: deps venv unit integration reliability molecule sanity lint build install-check ## the whole suite (what CI runs)
 
 deps: ## install the Debian packages the lab and tests need (as root), or say which
 	@bash scripts/install-deps.sh
