@@ -45,9 +45,7 @@ def test_no_secret_in_any_playbooks_verbose_output(rlab, tmp_path, scenario):
                                 flag_rollout_store={"path": kin["flags_file"]}),
     })
     for name, run in runs.items():
-        # maintenance fails on the lab for a known bug (test_maintenance_playbook_runs_on_the_lab);
-        # its verbose output up to that failure is still searched.
-        assert run.rc == 0 or name == "maintenance", f"{name}:\n{run.output[-3000:]}"
+        assert run.rc == 0, f"{name}:\n{run.output[-3000:]}"
         assert "ESTABLISH LOCAL CONNECTION" in run.output or "PLAYBOOK:" in run.output, f"{name} was not verbose"
         found = leaked(rlab, run.output)
         assert not found, f"{name} printed {found}"
@@ -56,11 +54,6 @@ def test_no_secret_in_any_playbooks_verbose_output(rlab, tmp_path, scenario):
     assert_healthy(rlab)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "plugins/module_utils/maintenance_postgresql.py _autocommit(): sets conn.autocommit = True while the "
-    "transaction psycopg2 opened for an earlier query (SHOW server_version / the purge's column check) is "
-    "still open, so VACUUM fails with 'set_session cannot be used inside a transaction'; the fix is to end "
-    "that transaction (self.conn.rollback()) before switching to autocommit"))
 def test_maintenance_playbook_runs_on_the_lab(rlab, scenario):
     scenario("maintenance.yml on one lab clinic", "rc 0: page on, vacuum, checks, page off")
     run = run_playbook(PLAYBOOKS / "maintenance.yml", "--limit", "kin", inventory=rlab.inventory, env=rlab.env)
