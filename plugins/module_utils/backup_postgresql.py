@@ -481,38 +481,88 @@ class PostgresqlEngine(object):
         if failed:
             raise bm.BackupError("refusing to restore %s: %s" % (backup, "; ".join("%s: %s" % (c["name"], c["detail"]) for c in failed)))
         exists = self.database_exists(target)
+        if exists and self.params.get("restore_mode") == "replace":
+            return self._restore_replacing(backup, manifest, target, checks)
         if not exists:
-            admin = self.connect(self.maintenance_db())
-            admin.autocommit = True
-            try:
-                with admin.cursor() as cur:
-                    cur.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(target)))
-            except psycopg2.Error as exc:
-                raise bm.BackupError("cannot create database %r: %s" % (target, str(exc).strip()))
-            finally:
-                admin.close()
+            self._admin_execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(target)),
+                                "cannot create database %r" % target)
         argv = self.restore_argv(backup, target, exists, exists and self.jobs == 1, bool(self.params.get("no_owner")))
         started = time.monotonic()
         rc, _out, err = self.run(argv)
         if rc != 0 and not exists:
             # Leave no half-restored database behind that looks like a good one.
-            admin = self.connect(self.maintenance_db())
-            admin.autocommit = True
-            try:
-                self._drop(admin, target)
-            finally:
-                admin.close()
+            self._admin_execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(target)),
+                                "cannot drop the half-restored database %r" % target)
         if rc != 0:
             raise bm.BackupError("pg_restore into %r failed (exit %d)%s: %s" % (
                 target, rc, "; the database is unchanged (single transaction)" if exists and self.jobs == 1 else "",
                 bm.tail(err, 10)))
-        conn = self.connect(target)
+        counted = self._count_check(target, manifest)
+        return {"created_database": not exists, "restore_seconds": round(time.monotonic() - started, 3),
+                "checks": checks + [counted], "command": redact(argv)}
+
+    def _admin_execute(self, statement, failure, params=()):
+        admin = self.connect(self.maintenance_db())
+        admin.autocommit = True
+        try:
+            with admin.cursor() as cur:
+                cur.execute(statement, params)
+                return cur.fetchall() if cur.description else None
+        except psycopg2.Error as exc:
+            raise bm.BackupError("%s: %s" % (failure, str(exc).strip()))
+        finally:
+            admin.close()
+
+    def _count_check(self, dbname, manifest):
+        conn = self.connect(dbname)
         try:
             actual = self.count_rows(conn, manifest.get("table_names") or {})
         finally:
             conn.close()
-        counted = bm.count_check("row_counts", manifest.get("tables") or {}, actual)
-        return {"created_database": not exists, "restore_seconds": round(time.monotonic() - started, 3),
+        return bm.count_check("row_counts", manifest.get("tables") or {}, actual)
+
+    def _restore_replacing(self, backup, manifest, target, checks):
+        """Restore into a staging database, prove it, then swap it in under the target's name."""
+        suffix = uuid.uuid4().hex[:8]
+        staging, retired = "%s_restore_%s" % (target[:40], suffix), "%s_replaced_%s" % (target[:40], suffix)
+        owner = self._admin_execute(
+            "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s", "cannot read the owner of %r" % target,
+            (target,))[0][0]
+        self._admin_execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0 OWNER {}").format(
+            sql.Identifier(staging), sql.Identifier(owner)), "cannot create the staging database %r" % staging)
+        started = time.monotonic()
+        drop_staging = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(staging))
+        try:
+            argv = self.restore_argv(backup, staging, False, False, bool(self.params.get("no_owner")))
+            rc, _out, err = self.run(argv)
+            if rc != 0:
+                raise bm.BackupError("pg_restore into the staging database %r failed (exit %d); %r is unchanged: %s"
+                                     % (staging, rc, target, bm.tail(err, 10)))
+            counted = self._count_check(staging, manifest)
+            if not counted["ok"]:
+                raise bm.BackupError("the restored copy does not match the manifest, %r is unchanged: %s" % (target, counted["detail"]))
+        except Exception:
+            self._admin_execute(drop_staging, "cannot drop the staging database %r" % staging)
+            raise
+        # The swap: no new sessions on the target, close the open ones, rename both, drop the old one.
+        target_id, staging_id, retired_id = sql.Identifier(target), sql.Identifier(staging), sql.Identifier(retired)
+        self._admin_execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(target_id),
+                            "cannot close %r to new connections" % target)
+        try:
+            self._admin_execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                                "cannot close the connections to %r" % target, (target,))
+            self._admin_execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(target_id, retired_id),
+                                "cannot set %r aside" % target)
+        except bm.BackupError:
+            self._admin_execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(target_id),
+                                "cannot reopen %r" % target)
+            self._admin_execute(drop_staging, "cannot drop the staging database %r" % staging)
+            raise
+        self._admin_execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(staging_id, target_id),
+                            "cannot rename the restored copy %r to %r (the old database is kept as %r)" % (staging, target, retired))
+        self._admin_execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(retired_id),
+                            "restored, but cannot drop the replaced database %r" % retired)
+        return {"created_database": False, "replaced_database": True, "restore_seconds": round(time.monotonic() - started, 3),
                 "checks": checks + [counted], "command": redact(argv)}
 
 

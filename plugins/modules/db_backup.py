@@ -109,6 +109,21 @@ options:
     description: With O(state=restored), do not restore ownership and privileges (for a different role than the dump's).
     type: bool
     default: false
+  restore_mode:
+    description:
+      - How O(state=restored) treats an existing PostgreSQL target database.
+      - V(clean) restores into it with C(pg_restore --clean --if-exists) in one transaction. Objects the backup
+        does not hold stay, so a restore fails when such an object depends on one it must drop (for example a
+        table a later migration added with a foreign key to a restored table); the database is then unchanged.
+      - V(replace) restores into a new staging database, checks its row counts against the manifest, and only
+        then swaps it in under the target's name (the old database is dropped). The result is exactly the
+        backup, whatever was added since; a failed restore leaves the target untouched. Open connections to
+        the target are closed at the swap. Needs a role allowed to create databases and to rename and drop the
+        target (its owner with CREATEDB, or a superuser). Database-level settings (C(ALTER DATABASE ... SET))
+        of the old database are not carried over.
+    type: str
+    choices: [clean, replace]
+    default: clean
   force:
     description: Restore even when the manifest names another clinic or database.
     type: bool
@@ -288,6 +303,7 @@ def argument_spec():
         scratch_database=dict(type="str"),
         target_database=dict(type="str"),
         no_owner=dict(type="bool", default=False),
+        restore_mode=dict(type="str", choices=["clean", "replace"], default="clean"),
         force=dict(type="bool", default=False),
         keep_last=dict(type="int"),
         max_age_days=dict(type="float"),

@@ -101,10 +101,6 @@ def test_postgres_down_during_the_backup(rlab, scenario):
     assert_healthy(rlab, SETTLED)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Undiagnosed: after the backup-step failure, `deploy.yml --check` of 1.1.0 on kin exits 2. Until 10:09 the "
-    "cause was deploy_state.py summary() blacklisting every 'failed' outcome (fixed in 5cc41b8: preflight now "
-    "refuses only a release with a .medops-bad mark); the remaining failure was seen at 10:14 and not yet read"))
 def test_release_that_failed_before_any_change_is_not_blacklisted(rlab, scenario):
     scenario("redeploy after the backup-step failure (kin, --check)",
              "1.1.0 is still deployable: preflight passes, check mode run succeeds")
@@ -126,18 +122,12 @@ def kin_lock_released(rlab):
                                    "state": "released", "force": True})
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "roles/deploy/tasks/main.yml always-section: resume.yml's queue_pause task fails when Redis is still "
-    "down, which ends the host's always-section, so record_finish, unlock and notify never run: the lock "
-    "is left (the next deploy is refused for deploy_lock_stale_minutes) and the record has no 'finished' "
-    "entry, and the 'failed at step' summary is never printed"))
 def test_redis_down_during_the_drain(rlab, kin_lock_released, scenario):
     scenario("Redis down during the drain (kin)",
              "fails at 'drain', clear error; release not switched; lock released; queue not paused after Redis returns")
     before = snapshot(rlab, "kin")
     try:
         with table_locked(rlab, "kin"):
-            # Not 1.1.0: the previous scenario's failure blacklisted it on kin (see the xfail below).
             run = Background(rlab, "1.2.0-badmigration", "kin")
             run.until(lambda: any(b.startswith(PARTIAL) for b in backups(rlab, "kin")), "the dump started")
             rlab.run("stop-redis")
@@ -187,13 +177,6 @@ def lub_repaired(rlab):
     rlab.run("restart", "lub")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "plugins/module_utils/backup_postgresql.py restore(): the rollback restores the pre-deploy backup with "
-    "pg_restore --clean --if-exists --single-transaction into the migrated database; 1.1.0's migration "
-    "0002 added appointments.patient_id REFERENCES patients(id), which is not in the backup, so dropping "
-    "patients_pkey fails ('other objects depend on it'), the restore is rolled back and the clinic is left on "
-    "1.1.0 with its service down (outcome rollback_failed). Any rollback after a migration that adds a "
-    "dependent object hits this"))
 def test_service_crash_right_after_the_switch(rlab, lub_repaired, scenario):
     scenario("service killed -9 right after the switch (lub)",
              "rolled back to 1.0.0 (database restored), healthy, queue resumed")

@@ -114,6 +114,7 @@ def test_check_mode_changes_nothing(lab):
     snapshot = {code: (record(lab, code), backups(lab, code), sorted(os.listdir(Path(lab.clinic(code)["app_root"]) / "releases")),
                        table_checksums(lab, code)) for code in CODES}
     run = deploy(lab, "1.2.0-badmigration", check=True)
+    assert run.rc == 0, run.output[-4000:]
     assert "Traceback" not in run.output
     for code in CODES:
         assert (record(lab, code), backups(lab, code), sorted(os.listdir(Path(lab.clinic(code)["app_root"]) / "releases")),
