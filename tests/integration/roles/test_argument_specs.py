@@ -60,6 +60,18 @@ CASES = {
         ({"maintenance_tls_min_days": "21d"}, "maintenance_tls_min_days"),
         ({"maintenance_log_paths": {"a": 1}}, "maintenance_log_paths"),
     ],
+    "backup_verify": [
+        ({"backup_verify_take_backup": "tonight"}, "backup_verify_take_backup"),
+        ({"backup_verify_restore_check": "maybe"}, "backup_verify_restore_check"),
+        ({"backup_verify_prune": "later"}, "backup_verify_prune"),
+        ({"backup_verify_keep_last": "seven"}, "backup_verify_keep_last"),
+        ({"backup_verify_max_age_days": "a month"}, "backup_verify_max_age_days"),
+        ({"backup_verify_fail_host": "loudly"}, "backup_verify_fail_host"),
+        ({"backup_verify_take_backup": [True]}, "backup_verify_take_backup"),
+        ({"backup_verify_restore_check": {"tables": "all"}}, "backup_verify_restore_check"),
+        ({"backup_verify_keep_last": [7]}, "backup_verify_keep_last"),
+        ({"backup_verify_max_age_days": {"days": 30}}, "backup_verify_max_age_days"),
+    ],
     "health_check": [
         ({"health_check_timeout": "5s"}, "health_check_timeout"),
         ({"health_check_wait_timeout": "10s"}, "health_check_wait_timeout"),

@@ -41,6 +41,12 @@ def test_reports_days_left_and_fails_on_the_expiring_one(tls_services):
     (["127.0.0.1"], "expected host:port"),
     (["127.0.0.1:99999"], "expected host:port"),
     ([], "at least one endpoint"),
+    (["ftp://127.0.0.1:21/"], "only https URLs carry a certificate"),
+    (["https://"], "only https URLs carry a certificate"),
+    (["127.0.0.1:0"], "expected host:port"),
+    ([":443"], "expected host:port"),
+    (["127.0.0.1:https"], "expected host:port"),
+    (["127.0.0.1:443", "nothing"], "expected host:port"),
 ])
 def test_bad_endpoints(endpoints, message):
     result = run_module("tls_expiry", {"endpoints": endpoints})
