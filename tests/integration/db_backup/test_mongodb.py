@@ -21,8 +21,8 @@ def test_mongodump_writes_a_verified_archive(tmp_path):
     port = free_port()
     data = tmp_path / "data"
     data.mkdir()
-    server = ManagedProcess("mongod", tmp_path, [shutil.which("mongod"), "--dbpath", str(data), "--port", str(port),
-                                                  "--bind_ip", "127.0.0.1"], port=port).start(60)
+    argv = [shutil.which("mongod"), "--dbpath", str(data), "--port", str(port), "--bind_ip", "127.0.0.1"]
+    server = ManagedProcess("mongod", tmp_path, argv, port=port).start(60)
     try:
         args = {"engine": "mongodb", "dest": str(tmp_path / "b"), "login_port": port, "database": "clinic"}
         dumped = run_module("db_backup", args)
