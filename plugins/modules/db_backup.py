@@ -40,14 +40,13 @@ requirements:
   - redis (Python) on the Redis host for O(engine=redis); redis-check-rdb for its verification
   - mongodump and mongorestore for O(engine=mongodb); mongosh for O(restore_check) with MongoDB
 extends_documentation_fragment:
+  - medops.runbook.attributes
   - medops.runbook.db_connection
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
     details: Reports the file it would write and the command (without secrets) or what it would remove; runs nothing.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 options:
   engine:

@@ -106,13 +106,12 @@ options:
     description: V(redis) only. The hash that holds the application's flags, for example C(flags:claims).
     type: str
 extends_documentation_fragment:
+  - medops.runbook.attributes
   - medops.runbook.redis
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: partial
     details: V(envfile) returns the flag's lines before and after (only those lines; the rest of an env file holds secrets).
 notes:

@@ -128,13 +128,12 @@ options:
     type: bool
     default: true
 extends_documentation_fragment:
+  - medops.runbook.attributes
   - medops.runbook.http_client
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: none
 """
 

@@ -44,6 +44,7 @@ description:
 author:
   - medops.runbook contributors (@medops-runbook)
 extends_documentation_fragment:
+  - medops.runbook.attributes
   - medops.runbook.redis
 requirements:
   - redis (Python library) 4.1 or later, for O(backend=bullmq)
@@ -145,10 +146,8 @@ options:
     type: path
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: none
 notes:
   - Pausing is global, like BullMQ's C(Queue.pause); a worker's own local pause is not touched.
