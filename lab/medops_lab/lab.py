@@ -138,7 +138,7 @@ class Lab:
 
     def redis(self) -> RedisServer:
         rd = self.data["redis"]
-        return RedisServer(Path(rd["workdir"]), port=rd["port"], password=self.read_secret(rd["password_file"]))
+        return RedisServer(Path(rd["workdir"]), port=rd["port"], password=self.read_secret(rd["password_file"]), persistent=True)
 
     def service(self, clinic: dict) -> ManagedProcess:
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}

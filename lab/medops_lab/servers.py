@@ -310,8 +310,11 @@ class RedisServer(ManagedProcess):
     """A redis-server on loopback. Its settings (password included) go through a 0600 config
     file, never the command line. RDB snapshots are written to ``workdir/dump.rdb``."""
 
-    def __init__(self, workdir: Path, port: int | None = None, password: str | None = None):
+    def __init__(self, workdir: Path, port: int | None = None, password: str | None = None, persistent: bool = False):
         port = port or free_port()
+        # persistent: an append-only file keeps the data (BullMQ queues, job id counters) across a
+        # stop and start, as a production Redis behind BullMQ does.
+        self.persistent = persistent
         binary = shutil.which("redis-server")
         if not binary:
             raise ServerError("redis-server not found: install the 'redis-server' package")
@@ -324,7 +327,8 @@ class RedisServer(ManagedProcess):
         self.workdir.mkdir(parents=True, exist_ok=True)
         settings = [
             f"port {self.port}", f"bind {LOOPBACK}", "protected-mode yes", "daemonize no",
-            f"dir {self.workdir}", "dbfilename dump.rdb", 'save ""', "appendonly no",
+            f"dir {self.workdir}", "dbfilename dump.rdb", 'save ""',
+            "appendonly yes" if self.persistent else "appendonly no",
         ]
         if self.password:
             settings.append(f"requirepass {self.password}")

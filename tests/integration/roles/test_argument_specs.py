@@ -24,7 +24,7 @@ CLINIC = {
 CASES = {
     "deploy": [
         ({}, "deploy_version"),
-        ({"deploy_version": ["1.0"]}, "deploy_version"),
+        ({"deploy_version": "1.1.0", "deploy_keep_releases": [5]}, "deploy_keep_releases"),
         ({"deploy_version": "1.1.0", "deploy_strategy": "ftp"}, "deploy_strategy"),
         ({"deploy_version": "1.1.0", "deploy_keep_releases": "many"}, "deploy_keep_releases"),
         ({"deploy_version": "1.1.0", "deploy_smoke_tests": "GET /"}, "deploy_smoke_tests"),
@@ -37,15 +37,15 @@ CASES = {
         ({"deploy_version": "1.1.0", "deploy_min_free_disk_mb": [1]}, "deploy_min_free_disk_mb"),
     ],
     "rollback": [
-        ({"rollback_version": ["1.0.0"]}, "rollback_version"),
+        ({"rollback_restore_db": [True]}, "rollback_restore_db"),
         ({"rollback_restore_db": "maybe"}, "rollback_restore_db"),
         ({"rollback_queue_drain": "sometimes"}, "rollback_queue_drain"),
         ({"rollback_queue_drain_timeout": "long"}, "rollback_queue_drain_timeout"),
         ({"rollback_health_wait_timeout": "forever"}, "rollback_health_wait_timeout"),
         ({"rollback_break_stale_lock": "please"}, "rollback_break_stale_lock"),
-        ({"rollback_backup": {"path": "/x"}}, "rollback_backup"),
-        ({"rollback_run_id": ["a"]}, "rollback_run_id"),
-        ({"rollback_operator": {"who": "me"}}, "rollback_operator"),
+        ({"rollback_health_wait_timeout": [90]}, "rollback_health_wait_timeout"),
+        ({"rollback_break_stale_lock": ["yes"]}, "rollback_break_stale_lock"),
+        ({"rollback_restore_db": {"from": "x"}}, "rollback_restore_db"),
         ({"rollback_queue_drain_timeout": [1]}, "rollback_queue_drain_timeout"),
     ],
     "maintenance": [
