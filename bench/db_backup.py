@@ -169,7 +169,7 @@ def main() -> None:
         # Interleaved rounds, best of each: the machine's other load hits both sides alike.
         t_bare = t_mod = float("inf")
         for _round in range(args.rounds):
-            t, _ = timed(lambda: bare_dump(pg, work / "bare.dump"))
+            t = timed(lambda: bare_dump(pg, work / "bare.dump"))[0]
             t_bare = min(t_bare, t)
             if _round:
                 os.unlink(backup)
@@ -199,8 +199,8 @@ def main() -> None:
             rows.append(("zstd vs gzip", "n/a", f"{t_mod:.1f}s", "n/a", str(exc)[:90]))
         print(rows[-1], flush=True)
 
-        t_restore, _ = timed(lambda: bare_restore(pg, work / "bare.dump", "bench_bare_restore"))
-        t_verify, _ = timed(lambda: module_verify(pg, backup))
+        t_restore = timed(lambda: bare_restore(pg, work / "bare.dump", "bench_bare_restore"))[0]
+        t_verify = timed(lambda: module_verify(pg, backup))[0]
         rows.append(("verified restore_check vs bare pg_restore", f"{t_verify:.1f}s", f"{t_restore:.1f}s",
                      f"time {t_verify / t_restore:.2f}x (goal <= 1.3)", "checksum + --list + restore + counts + drop"))
         print(rows[-1], flush=True)

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Fail when a task in roles/ or playbooks/ runs ansible.builtin.shell or ansible.builtin.command
 with a command string that interpolates Jinja ({{ ... }}): such a value is split or handed to a
 shell, so a variable holding spaces or metacharacters becomes code. Pass values as an ``argv:``

@@ -65,7 +65,7 @@ def test_every_bad_input_fails_clearly_without_traceback(pg_server, tmp_path):
     playbook.write_text(PLAYBOOK)
     result_path = tmp_path / "results.json"
     run = run_playbook(playbook, inventory="localhost,",
-                       extra_vars={"cases": [args for args, _ in table], "result_path": str(result_path),
+                       extra_vars={"cases": [case[0] for case in table], "result_path": str(result_path),
                                    "password": pg_server.password})
     results = json.loads(result_path.read_text())
     assert len(results) == len(table) >= 10

@@ -73,7 +73,7 @@ def test_bindep_names_the_database_clients_for_debian_and_el():
     lines = [line.split("#")[0].strip() for line in (REPO / "bindep.txt").read_text(encoding="utf-8").splitlines()]
     entries = {}
     for line in filter(None, lines):
-        name, _, profiles = line.partition(" ")
+        name, profiles = line.partition(" ")[::2]
         entries.setdefault(name, []).append(profiles.strip())
     assert entries["postgresql-client"] == ["[platform:dpkg]"] and entries["postgresql"] == ["[platform:rpm]"]
     assert entries["redis-tools"] == ["[platform:dpkg]"] and entries["redis"] == ["[platform:rpm]"]

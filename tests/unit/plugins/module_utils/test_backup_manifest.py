@@ -61,8 +61,8 @@ def write_backup(tmp_path, name, finished, engine="postgresql", clinic="kin", da
 
 
 def test_list_and_newest_filter_and_skip_incomplete(tmp_path):
-    old, _ = write_backup(tmp_path, "a.dump", NOW - datetime.timedelta(days=2))
-    new, _ = write_backup(tmp_path, "b.dump", NOW)
+    old = write_backup(tmp_path, "a.dump", NOW - datetime.timedelta(days=2))[0]
+    new = write_backup(tmp_path, "b.dump", NOW)[0]
     write_backup(tmp_path, "c.rdb", NOW + datetime.timedelta(days=1), engine="redis")
     write_backup(tmp_path, "d.dump", NOW + datetime.timedelta(days=1), clinic="lub")
     (tmp_path / "orphan.dump").write_bytes(b"no manifest")
