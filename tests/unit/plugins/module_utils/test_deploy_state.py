@@ -4,20 +4,14 @@ import json
 
 import pytest
 
+from harness.fakes import FakeClock
+
 from ansible_collections.medops.runbook.plugins.module_utils.deploy_state import (
     DeployLock, DeploymentRecord, DeployStateError, entry_hash)
 
 
-class Clock:
-    def __init__(self, now=1_000_000.0):
-        self.now = now
-
-    def __call__(self):
-        return self.now
-
-
 def test_lock_is_exclusive_and_names_the_holder(tmp_path):
-    clock = Clock()
+    clock = FakeClock(1_000_000.0)
     lock = DeployLock(str(tmp_path / "deploy.lock"), now=clock)
     assert lock.acquire("alice@ops", "run-1", stale_after=600)["changed"] is True
     assert lock.acquire("alice@ops", "run-1", stale_after=600)["changed"] is False
@@ -26,7 +20,7 @@ def test_lock_is_exclusive_and_names_the_holder(tmp_path):
 
 
 def test_stale_lock_is_reported_and_broken_only_on_request(tmp_path):
-    clock = Clock()
+    clock = FakeClock(1_000_000.0)
     lock = DeployLock(str(tmp_path / "deploy.lock"), now=clock)
     lock.acquire("alice@ops", "run-1", stale_after=600)
     clock.now += 601
@@ -38,7 +32,7 @@ def test_stale_lock_is_reported_and_broken_only_on_request(tmp_path):
 
 
 def test_young_lock_is_never_broken(tmp_path):
-    lock = DeployLock(str(tmp_path / "deploy.lock"), now=Clock())
+    lock = DeployLock(str(tmp_path / "deploy.lock"), now=FakeClock(1_000_000.0))
     lock.acquire("alice@ops", "run-1", stale_after=600)
     with pytest.raises(DeployStateError, match="wait for that run to finish"):
         lock.acquire("bob@ops", "run-2", stale_after=600, break_stale=True)
@@ -46,7 +40,7 @@ def test_young_lock_is_never_broken(tmp_path):
 
 def test_release_leaves_another_runs_lock_alone(tmp_path):
     path = tmp_path / "deploy.lock"
-    lock = DeployLock(str(path), now=Clock())
+    lock = DeployLock(str(path), now=FakeClock(1_000_000.0))
     lock.acquire("alice@ops", "run-1", stale_after=600)
     result = lock.release("run-2")
     assert result == {"path": str(path), "previous": lock.read(), "changed": False, "held_by_other": True}
@@ -57,7 +51,7 @@ def test_release_leaves_another_runs_lock_alone(tmp_path):
 
 def test_check_mode_writes_nothing(tmp_path):
     path = tmp_path / "deploy.lock"
-    lock = DeployLock(str(path), now=Clock())
+    lock = DeployLock(str(path), now=FakeClock(1_000_000.0))
     assert lock.acquire("alice@ops", "run-1", stale_after=600, check_mode=True)["changed"] is True
     assert not path.exists()
 

@@ -2,6 +2,8 @@
 
 import pytest
 
+from harness.fakes import FakeClock
+
 from ansible_collections.medops.runbook.plugins.module_utils.http_probe import (
     Answer, ProbeConfigError, Waiter, build_endpoints, percentile)
 
@@ -16,19 +18,6 @@ def params(**kw):
     out = dict(DEFAULTS)
     out.update(kw)
     return out
-
-
-class Clock(object):
-    def __init__(self):
-        self.now = 0.0
-        self.sleeps = []
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.sleeps.append(round(seconds, 6))
-        self.now += seconds
 
 
 class ScriptedProber(object):
@@ -49,7 +38,7 @@ REFUSED = Answer(error="connection refused", hard=True, latency=0.1)
 
 
 def wait(answers, **kw):
-    clock = Clock()
+    clock = FakeClock()
     p = params(url="http://svc/health", **kw)
     prober = ScriptedProber(clock, answers)
     return Waiter(build_endpoints(p), p, prober, clock=clock, sleep=clock.sleep).run(), clock, prober

@@ -2,24 +2,13 @@
 
 import pytest
 
+from harness.fakes import FakeClock
+
 from ansible_collections.medops.runbook.plugins.module_utils.queue_common import QueueError, QueueRun, wait_until_idle
 
 
-class Clock(object):
-    def __init__(self):
-        self.now = 0.0
-        self.sleeps = []
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.sleeps.append(round(seconds, 6))
-        self.now += seconds
-
-
 def test_drain_polls_every_interval_and_stops_at_the_first_idle_poll():
-    clock = Clock()
+    clock = FakeClock()
     active = iter([3, 2, 2, 0, 5])
     report = wait_until_idle(lambda: next(active), timeout=60, interval=0.5, clock=clock, sleep=clock.sleep, wall=clock)
     assert report["idle"] is True and report["polls"] == 4 and clock.sleeps == [0.5, 0.5, 0.5]
@@ -29,14 +18,14 @@ def test_drain_polls_every_interval_and_stops_at_the_first_idle_poll():
 
 
 def test_drain_timeout_polls_once_more_at_the_deadline():
-    clock = Clock()
+    clock = FakeClock()
     report = wait_until_idle(lambda: 1, timeout=1.2, interval=0.5, clock=clock, sleep=clock.sleep, wall=clock)
     assert report["idle"] is False and report["active"] == 1
     assert clock.sleeps == [0.5, 0.5, 0.2] and report["polls"] == 4 and report["waited"] == pytest.approx(1.2)
 
 
 def test_drain_of_an_idle_queue_polls_once():
-    clock = Clock()
+    clock = FakeClock()
     report = wait_until_idle(lambda: 0, timeout=0, interval=1, clock=clock, sleep=clock.sleep, wall=clock)
     assert report["idle"] is True and report["polls"] == 1 and report["last_busy_at"] is None and clock.sleeps == []
 
@@ -103,7 +92,7 @@ def test_check_mode_predicts_without_calling_the_backend():
 
 
 def test_drain_timeout_raises_with_the_result_and_leaves_the_queues_paused():
-    clock = Clock()
+    clock = FakeClock()
     backend = FakeBackend({"a": False}, active=[2])
     with pytest.raises(QueueError) as info:
         QueueRun(backend, ["a"], "drained", drain_timeout=1, poll_interval=0.25, clock=clock, sleep=clock.sleep).run()
@@ -113,7 +102,7 @@ def test_drain_timeout_raises_with_the_result_and_leaves_the_queues_paused():
 
 
 def test_drain_waits_for_the_sum_of_all_queues():
-    clock = Clock()
+    clock = FakeClock()
     backend = FakeBackend({"a": False, "b": True}, active=[1, 1, 0, 1, 0, 0])
     result = QueueRun(backend, ["a", "b"], "drained", drain_timeout=10, poll_interval=1, clock=clock,
                       sleep=clock.sleep).run()

@@ -3,26 +3,15 @@
 import json
 
 import pytest
-import yaml
 
 from ansible.module_utils.testing import patch_module_args
+from harness.fakes import assert_documented_like_spec
 from ansible_collections.medops.runbook.plugins.doc_fragments.http_client import ModuleDocFragment
 from ansible_collections.medops.runbook.plugins.modules import health_wait
 
 
-def documented_options():
-    options = dict(yaml.safe_load(health_wait.DOCUMENTATION)["options"])
-    options.update(yaml.safe_load(ModuleDocFragment.DOCUMENTATION)["options"])
-    return options
-
-
 def test_every_option_is_documented_with_its_type_and_default():
-    spec, docs = health_wait.argument_spec(), documented_options()
-    assert set(spec) == set(docs)
-    for name, option in spec.items():
-        assert docs[name]["type"] == option["type"], name
-        assert docs[name].get("default") == option.get("default"), name
-        assert docs[name].get("choices") == option.get("choices"), name
+    assert_documented_like_spec(health_wait, ModuleDocFragment)
 
 
 def test_design_option_names_are_kept():
