@@ -8,6 +8,7 @@ import logging
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
 
 import psycopg2
 import redis
@@ -15,7 +16,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from . import RELEASE, RELEASE_DIR, VERSION, db
-from .flags import FlagFile
+from .flags import FlagFile, in_rollout
 from .migrate import release_migrations
 
 log = logging.getLogger("clinic_service.http")
@@ -45,6 +46,28 @@ class RateLimiter:
             return self.limit - used
 
 
+class RequestCounters:
+    """Prometheus-style counters of the answers given (every request but the /metrics scrape itself)."""
+
+    def __init__(self):
+        self._by_code: dict = {}
+        self._lock = threading.Lock()
+
+    def count(self, status: int) -> None:
+        with self._lock:
+            self._by_code[status] = self._by_code.get(status, 0) + 1
+
+    def render(self) -> str:
+        with self._lock:
+            by_code = dict(sorted(self._by_code.items()))
+        errors = sum(n for code, n in by_code.items() if code >= 500)
+        lines = ["# HELP http_requests_total Requests answered, by status code.", "# TYPE http_requests_total counter"]
+        lines += [f'http_requests_total{{code="{code}"}} {n}' for code, n in by_code.items()]
+        lines += ["# HELP http_requests_errors_total Requests answered with a 5xx status.",
+                  "# TYPE http_requests_errors_total counter", f"http_requests_errors_total {errors}"]
+        return "\n".join(lines) + "\n"
+
+
 class Clinic:
     """Everything a request handler needs: config, probes, flags, worker."""
 
@@ -53,6 +76,9 @@ class Clinic:
         self.worker = worker
         self.flags = FlagFile(cfg.flags_file)
         self.limiter = RateLimiter(cfg.rate_limit)
+        self.counters = RequestCounters()
+        # shared/faults/<flag>: a fault injected on purpose (tests, drills), see fault_from()
+        self.faults_dir = cfg.path.parent / "faults"
         self.migrations = [path.stem for path in release_migrations()]
         # No client-side retries: a probe must answer within its timeout, not after a backoff series.
         self.redis = redis.Redis(**cfg.redis, socket_timeout=1, socket_connect_timeout=1, retry=Retry(NoBackoff(), 0))
@@ -103,6 +129,27 @@ class Clinic:
         except psycopg2.Error as exc:
             return 503, {"status": "fail", "database": "disconnected", "error": str(exc).strip().splitlines()[0]}
 
+    def fault_from(self, flag: str) -> int | None:
+        """The rollout percentage from which the code behind ``flag`` fails (the integer in
+        shared/faults/<flag>), or None: a new code path that copes with a small share of the
+        traffic and breaks under more of it."""
+        try:
+            return int((self.faults_dir / flag).read_text(encoding="utf-8").strip() or 0)
+        except (OSError, ValueError):
+            return None
+
+    def dashboard(self, user: str | None) -> tuple[int, dict]:
+        """The page behind the ``new_ui`` flag: the new dashboard for users inside the rollout."""
+        flag = self.flags.flag("new_ui")
+        if not in_rollout(flag, "new_ui", user):
+            return 200, {"ui": "classic", "user": user, "flag": flag}
+        fault = self.fault_from("new_ui")
+        rollout = 100 if flag["rollout"] is None else flag["rollout"]
+        if fault is not None and rollout >= fault:
+            log.error("new dashboard failed for user %s at rollout %d%% (injected fault from %d%%)", user, rollout, fault)
+            return 500, {"error": "new dashboard failed", "ui": "new", "user": user, "flag": flag}
+        return 200, {"ui": "new", "user": user, "flag": flag}
+
     def patients(self) -> tuple[int, dict]:
         try:
             with contextlib.closing(db.connect(self.cfg.db)) as conn, conn.cursor() as cur:
@@ -124,9 +171,12 @@ class Handler(BaseHTTPRequestHandler):
         remaining = self.clinic.limiter.hit(self.client_address[0], path.startswith("/api/"))
         if remaining < 0 and path.startswith("/api/"):
             status, body = 429, {"error": "rate limit exceeded"}
-        payload = json.dumps(body).encode()
+        if path != "/metrics":
+            self.clinic.counters.count(status)
+        text = isinstance(body, str)  # /metrics: Prometheus text format
+        payload = body.encode() if text else json.dumps(body).encode()
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", "text/plain; version=0.0.4" if text else "application/json")
         self.send_header("Content-Length", str(len(payload)))
         self.send_header("X-RateLimit-Limit", str(self.clinic.limiter.limit))
         self.send_header("X-RateLimit-Remaining", str(max(remaining, 0)))
@@ -138,7 +188,7 @@ class Handler(BaseHTTPRequestHandler):
 
     do_HEAD = do_GET
 
-    def route(self, path: str) -> tuple[int, dict]:
+    def route(self, path: str) -> tuple[int, dict | str]:
         clinic, cfg = self.clinic, self.clinic.cfg
         if path == "/health":
             return clinic.health()
@@ -152,7 +202,12 @@ class Handler(BaseHTTPRequestHandler):
             return 200, {"version": VERSION, "clinic": cfg.clinic, "release": RELEASE_DIR.name,
                          "environment": cfg.environment}
         if path == "/api/flags":
-            return 200, {"flags": clinic.flags.current()}
+            return 200, {"flags": clinic.flags.current(), "states": clinic.flags.states()}
+        if path == "/metrics":
+            return 200, clinic.counters.render()
+        if path == "/dashboard":
+            query = parse_qs(urlsplit(self.path).query)
+            return clinic.dashboard(self.headers.get("X-User-Id") or query.get("user", [None])[0])
         if path == "/api/patients":
             if not self._authorised():
                 return 401, {"error": "unauthorized"}
