@@ -1,6 +1,8 @@
 """Seed and inspect the lab clinic's database and Redis from inside a scenario's container.
 
-    python3 clinic_db.py CONNECTION.json seed|counts
+    python3 clinic_db.py CONNECTION.json seed|counts|scratch
+
+``scratch`` lists the scratch databases a restore check (db_backup_verify_*) left on the server.
 
 CONNECTION.json (0600) holds the clinic's connection settings, so no secret is on a command line.
 Uses the container's own psycopg2 and redis, as the collection's modules do.
@@ -23,6 +25,10 @@ def main(path, action):
     rds = redis.Redis(host=c["clinic_redis_host"], port=c["clinic_redis_port"], db=c["clinic_redis_db"],
                       password=c["clinic_redis_password"])
     with conn, conn.cursor() as cur:
+        if action == "scratch":
+            cur.execute("SELECT datname FROM pg_database WHERE datname LIKE 'db\\_backup\\_verify\\_%' ORDER BY 1")
+            print(json.dumps({"scratch_databases": [row[0] for row in cur.fetchall()]}))
+            return 0
         if action == "seed":
             cur.execute("DROP TABLE IF EXISTS %s" % TABLE)
             cur.execute("CREATE TABLE %s (id serial PRIMARY KEY, created_at timestamptz NOT NULL)" % TABLE)
