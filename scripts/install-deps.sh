@@ -3,7 +3,7 @@
 # missing; otherwise it names exactly what to install and stops.
 set -euo pipefail
 
-packages=(python3-venv redis-server postgresql openssl rsync git make shellcheck podman runc debootstrap)
+packages=(python3-venv redis-server postgresql nginx openssl rsync git make shellcheck podman runc debootstrap)
 
 missing=()
 for pkg in "${packages[@]}"; do
@@ -19,7 +19,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "Installing Debian packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  # Packages such as postgresql would start a standing server through their init scripts; the lab
+  # Packages such as postgresql and nginx would start a standing server through their init scripts; the lab
   # and the tests start their own on free ports, so keep packages from starting services.
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d

@@ -30,7 +30,7 @@ def read_secret(path):
 def host_vars(lab, clinic):
     base = clinic["base_url"]
     state = lab["state_dir"]
-    return {
+    hostvars = {
         "ansible_connection": "local",
         "ansible_python_interpreter": lab["python"],
         "clinic_code": clinic["code"],
@@ -63,6 +63,26 @@ def host_vars(lab, clinic):
         # Lab extras: where release tarballs are built, and a token for authenticated smoke tests.
         "clinic_artifacts_dir": lab["artifacts_dir"],
         "clinic_api_token": read_secret(clinic["api_token_file"]),
+    }
+    if "slots" in clinic:
+        hostvars.update(blue_green_vars(lab, clinic))
+    return hostvars
+
+
+def blue_green_vars(lab, clinic):
+    """A clinic of a lab started with `up --blue-green`: two slots behind its own nginx front
+    (clinic_base_url and the health URLs above are the front's)."""
+    lab_cli = [lab["python"], os.path.join(lab["lab_dir"], "bin", "medops-lab"), "--state", lab["state_dir"]]
+    front = clinic["front"]
+    return {
+        "deploy_strategy": "blue_green",
+        "clinic_slot_ports": clinic["slots"],
+        # The deploy role sets deploy_slot to the slot it works on before it runs these.
+        "clinic_slot_restart_command": lab_cli + ["slot-restart", clinic["code"], "{{ deploy_slot }}"],
+        "clinic_slot_stop_command": lab_cli + ["slot-stop", clinic["code"], "{{ deploy_slot }}"],
+        "clinic_front_upstream_file": front["upstream_file"],
+        "clinic_front_check_command": front["check_command"],
+        "clinic_front_reload_command": front["reload_command"],
     }
 
 

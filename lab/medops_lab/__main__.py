@@ -1,7 +1,8 @@
 """Lab control: ``python -m medops_lab [--state DIR] <command>``.
 
-Commands: artifacts, up [--clinics N], down [--purge], status [--json], restart CLINIC,
-stop-service CLINIC, start-service CLINIC, stop-db, start-db, stop-redis, start-redis, pids.
+Commands: artifacts, up [--clinics N] [--blue-green], down [--purge], status [--json], restart CLINIC,
+stop-service CLINIC, start-service CLINIC, slot-restart CLINIC SLOT, slot-stop CLINIC SLOT, stop-db,
+start-db, stop-redis, start-redis, pids.
 The state directory is --state, else $MEDOPS_LAB_STATE, else lab/state/ in the checkout.
 """
 
@@ -18,6 +19,7 @@ from .lab import Lab, LabError, state_dir
 from .servers import ServerError
 
 CLINIC_COMMANDS = {"restart": "restart", "stop-service": "stop_service", "start-service": "start_service"}
+SLOT_COMMANDS = {"slot-restart": "slot_restart", "slot-stop": "slot_stop"}
 SIMPLE_COMMANDS = {"stop-db": "stop_db", "start-db": "start_db", "stop-redis": "stop_redis", "start-redis": "start_redis"}
 
 
@@ -31,6 +33,8 @@ def _parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", parents=[state_opt], help="start (or keep) PostgreSQL, Redis and every clinic service")
     up.add_argument("--clinics", type=int, default=3, help="number of clinics (default 3: kin, lub, gom)")
     up.add_argument("--environment", default="production", help="environment the services report (default production)")
+    up.add_argument("--blue-green", action="store_true",
+                    help="two slots per clinic behind an nginx front (chosen when the lab is created)")
     down = sub.add_parser("down", parents=[state_opt], help="stop every process the lab started")
     down.add_argument("--purge", action="store_true", help="also delete the state directory")
     status = sub.add_parser("status", parents=[state_opt], help="per clinic: pid, port, version, health")
@@ -39,6 +43,10 @@ def _parser() -> argparse.ArgumentParser:
     for name in CLINIC_COMMANDS:
         cmd = sub.add_parser(name, parents=[state_opt], help=f"{name.replace('-', ' ')} of one clinic")
         cmd.add_argument("clinic")
+    for name in SLOT_COMMANDS:
+        cmd = sub.add_parser(name, parents=[state_opt], help=f"{name.replace('slot-', '')} one slot of a blue/green clinic")
+        cmd.add_argument("clinic")
+        cmd.add_argument("slot")
     for name in SIMPLE_COMMANDS:
         sub.add_parser(name, parents=[state_opt], help=name.replace("-", " ").replace("db", "the lab PostgreSQL"))
     return parser
@@ -52,6 +60,9 @@ def _print_status(status: dict) -> None:
     for row in status["clinics"]:
         health = f"{row['http'] or '-'} {row['health']}" + (f" ({', '.join(row['degraded'])})" if row["degraded"] else "")
         print(f"{row['clinic']:<7}{row['name']:<12}{row['pid'] or '-':>8}{row['port']:>7}  {row['version'] or '-':<20}{health}")
+        for slot, info in row.get("slots", {}).items():
+            print(f"{'':<7}{'slot ' + slot:<12}{info['pid'] or '-':>8}{info['port']:>7}  {info['version'] or '-':<20}"
+                  f"{'live' if info['live'] else 'idle'}")
 
 
 def run(args) -> int:
@@ -62,7 +73,7 @@ def run(args) -> int:
     lab = Lab(state)
     started = time.monotonic()
     if args.command == "up":
-        result = lab.up(args.clinics, args.environment)
+        result = lab.up(args.clinics, args.environment, args.blue_green)
         result["elapsed"] = round(time.monotonic() - started, 2)
         print(json.dumps(result, indent=2))
     elif args.command == "down":
@@ -78,6 +89,8 @@ def run(args) -> int:
         print(json.dumps(lab.pids()))
     elif args.command in CLINIC_COMMANDS:
         print(json.dumps(getattr(lab, CLINIC_COMMANDS[args.command])(args.clinic)))
+    elif args.command in SLOT_COMMANDS:
+        print(json.dumps(getattr(lab, SLOT_COMMANDS[args.command])(args.clinic, args.slot)))
     else:
         print(json.dumps(getattr(lab, SIMPLE_COMMANDS[args.command])()))
     return 0

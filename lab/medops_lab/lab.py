@@ -1,5 +1,9 @@
 """The multi-clinic lab: one PostgreSQL, one Redis and one clinic service per clinic, all on loopback.
 
+A lab started with ``up --blue-green`` gives each clinic two slots instead (two services on two
+ports, each running the release its ``slots/<slot>`` link points at) behind an nginx front of its
+own (front.py): what the deploy role's blue_green strategy works on.
+
 Everything lives under one state directory; ``<state>/lab.json`` records ports and paths (never a
 secret). Passwords are generated once and kept in 0600 files. Every process the lab starts is
 found again through its pid file and checked to still be that process before it is signalled.
@@ -19,6 +23,7 @@ import urllib.request
 from pathlib import Path
 
 from . import artifacts
+from .front import FrontError, NginxFront, nginx_binary
 from .servers import LOOPBACK, ManagedProcess, PostgresServer, RedisServer, ServerError, free_port
 
 LAB_DIR = Path(__file__).resolve().parent.parent
@@ -27,6 +32,7 @@ KNOWN_CLINICS = [("kin", "Kinshasa", "Africa/Kinshasa"), ("lub", "Lubumbashi", "
                  ("gom", "Goma", "Africa/Lubumbashi")]
 SERVICE_START_TIMEOUT = 30.0
 SERVICE_STOP_TIMEOUT = 75.0  # above the service's own stop_timeout, so an active job can finish
+SLOTS = ("blue", "green")
 
 
 class LabError(RuntimeError):
@@ -60,6 +66,14 @@ def _write_if_changed(path: Path, text: str, mode: int = 0o644) -> bool:
     os.chmod(tmp, mode)
     os.replace(tmp, path)
     return True
+
+
+def _replace_link(link: Path, target: Path) -> None:
+    """Point ``link`` at ``target`` by renaming a new link over it: it never points nowhere."""
+    tmp = link.with_name(f".{link.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(target)
+    os.replace(tmp, link)
 
 
 def _cmdline(pid: int) -> str:
@@ -149,12 +163,117 @@ class Lab:
 
     def _service_pid(self, clinic: dict) -> int | None:
         """The pid of this clinic's service, or None; a stale pid file (pid reused) is removed."""
-        proc = self.service(clinic)
+        return self._checked_pid(self.service(clinic), "clinic_service", clinic["config"])
+
+    @staticmethod
+    def _checked_pid(proc: ManagedProcess, *marks: str) -> int | None:
+        """``proc``'s pid when that process still runs what we started (its command line has every
+        mark), else None; a stale pid file (pid reused) is removed."""
         pid = proc.pid()
-        if pid and "clinic_service" in _cmdline(pid) and clinic["config"] in _cmdline(pid):
+        if pid and all(mark in _cmdline(pid) for mark in marks):
             return pid
         proc.pidfile.unlink(missing_ok=True)
         return None
+
+    # -- blue/green slots and their front -----------------------------------------------------
+    @staticmethod
+    def blue_green(clinic: dict) -> bool:
+        return "slots" in clinic
+
+    def _require_blue_green(self, code: str) -> dict:
+        self.require()
+        clinic = self.clinic(code)
+        if not self.blue_green(clinic):
+            raise LabError(f"clinic {code} has no slots: slots exist in a lab started with `up --blue-green`")
+        return clinic
+
+    @staticmethod
+    def slot_config(clinic: dict, slot: str) -> str:
+        return str(Path(clinic["config"]).with_name(f"slot-{slot}.conf"))
+
+    @staticmethod
+    def slot_link(clinic: dict, slot: str) -> Path:
+        return Path(clinic["app_root"]) / "slots" / slot
+
+    def slot_process(self, clinic: dict, slot: str) -> ManagedProcess:
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        argv = [self.data["python"], "-m", "clinic_service", "serve", "--config", self.slot_config(clinic, slot)]
+        return ManagedProcess(f"slot-{slot}", Path(clinic["run_dir"]), argv, env=env, port=clinic["slots"][slot],
+                              cwd=self.slot_link(clinic, slot))
+
+    def _slot_pid(self, clinic: dict, slot: str) -> int | None:
+        return self._checked_pid(self.slot_process(clinic, slot), "clinic_service", self.slot_config(clinic, slot))
+
+    def front(self, clinic: dict) -> NginxFront:
+        return NginxFront(clinic["front"]["dir"], clinic["port"], clinic["code"], self.data["nginx"])
+
+    def _front_pid(self, clinic: dict) -> int | None:
+        return self._checked_pid(self.front(clinic).process(clinic["run_dir"]), "nginx", str(self.front(clinic).conf))
+
+    def live_slot(self, clinic: dict) -> str | None:
+        """The slot the front sends traffic to (read from its upstream file)."""
+        port = self.front(clinic).live_port()
+        return next((slot for slot, slot_port in clinic["slots"].items() if slot_port == port), None)
+
+    @staticmethod
+    def slot_version(clinic: dict, slot: str) -> str | None:
+        try:
+            return (Lab.slot_link(clinic, slot) / "VERSION").read_text(encoding="utf-8").strip()
+        except OSError:
+            return None
+
+    def _start_slot(self, clinic: dict, slot: str) -> int:
+        if not self.slot_link(clinic, slot).exists():
+            raise LabError(f"clinic {clinic['code']}: slots/{slot} points at no release: link it to releases/<version> first")
+        port = clinic["slots"][slot]
+        if port_open(port):
+            raise LabError(f"clinic {clinic['code']}: port {port} of slot {slot} is taken by a process the lab did not start")
+        proc = self.slot_process(clinic, slot)
+        try:
+            proc.start(SERVICE_START_TIMEOUT)
+        except ServerError as exc:
+            raise LabError(f"clinic {clinic['code']}: slot {slot} did not start: {exc}") from None
+        return proc.pid()
+
+    def _stop_slot(self, clinic: dict, slot: str) -> bool:
+        if self._slot_pid(clinic, slot) is None:
+            return False
+        self.slot_process(clinic, slot).stop(SERVICE_STOP_TIMEOUT)
+        return True
+
+    def _check_slot(self, clinic: dict, slot: str) -> None:
+        if slot not in clinic["slots"]:
+            raise LabError(f"clinic {clinic['code']} has slots {', '.join(clinic['slots'])}, not {slot!r}")
+
+    def slot_restart(self, code: str, slot: str) -> dict:
+        """Stop the slot's service (SIGTERM: an active job finishes) and start it from slots/<slot>."""
+        clinic = self._require_blue_green(code)
+        self._check_slot(clinic, slot)
+        self._stop_slot(clinic, slot)
+        pid = self._start_slot(clinic, slot)
+        return {"clinic": code, "slot": slot, "pid": pid, "version": self.slot_version(clinic, slot), "changed": True}
+
+    def slot_stop(self, code: str, slot: str) -> dict:
+        clinic = self._require_blue_green(code)
+        self._check_slot(clinic, slot)
+        return {"clinic": code, "slot": slot, "changed": self._stop_slot(clinic, slot)}
+
+    def _start_front(self, clinic: dict) -> int:
+        if port_open(clinic["port"]):
+            raise LabError(f"clinic {clinic['code']}: front port {clinic['port']} is taken by a process the lab did not start")
+        proc = self.front(clinic).process(clinic["run_dir"])
+        try:
+            proc.start(SERVICE_START_TIMEOUT)
+        except ServerError as exc:
+            raise LabError(f"clinic {clinic['code']}: nginx did not start: {exc}") from None
+        return proc.pid()
+
+    def _stop_front(self, clinic: dict) -> bool:
+        if self._front_pid(clinic) is None:
+            return False
+        self.front(clinic).process(clinic["run_dir"]).stop()
+        return True
 
     def _redis_pid(self) -> int | None:
         proc = self.redis()
@@ -165,10 +284,19 @@ class Lab:
         return None
 
     # -- up ---------------------------------------------------------------------------------
-    def _plan(self, count: int, environment: str) -> None:
+    def _plan(self, count: int, environment: str, blue_green: bool = False) -> None:
         """Create or extend lab.json: ports are chosen once, then kept."""
         python = sys.executable
         data = self.data
+        if blue_green and data.get("clinics") and data.get("layout", "release") != "blue_green":
+            raise LabError(f"the lab in {self.state} runs one service per clinic; start a blue/green lab in another "
+                           "state directory (--state)")
+        data.setdefault("layout", "blue_green" if blue_green else "release")
+        if data["layout"] == "blue_green":
+            try:
+                data["nginx"] = nginx_binary()
+            except FrontError as exc:
+                raise LabError(str(exc)) from None
         data.setdefault("schema", 1)
         data["state_dir"] = str(self.state)
         data["python"] = python
@@ -183,13 +311,18 @@ class Lab:
                                   "password_file": str(self.state / "secrets" / "redis.password")})
         taken |= {data["postgres"]["port"], data["redis"]["port"]}
         clinics = data.setdefault("clinics", [])
-        taken |= {c["port"] for c in clinics}
-        for index in range(len(clinics), count):
-            code, name, tz = clinic_identity(index)
+        taken |= {c["port"] for c in clinics} | {p for c in clinics for p in c.get("slots", {}).values()}
+
+        def new_port() -> int:
             port = free_port()
             while port in taken:
                 port = free_port()
             taken.add(port)
+            return port
+
+        for index in range(len(clinics), count):
+            code, name, tz = clinic_identity(index)
+            port = new_port()
             root = self.state / "clinics" / code
             clinics.append({
                 "code": code, "name": name, "timezone": tz, "port": port,
@@ -204,6 +337,16 @@ class Lab:
                 "api_token_file": str(root / "shared" / "secrets" / "api.token"),
                 "run_dir": str(self.state / "run" / code),
             })
+            if data["layout"] == "blue_green":
+                # port and base_url are the front's; each slot serves on a port of its own.
+                clinic = clinics[-1]
+                clinic["slots"] = {slot: new_port() for slot in SLOTS}
+                clinic["front"] = {"dir": str(self.state / "front" / code)}
+        for clinic in clinics:
+            if "slots" in clinic:
+                front = NginxFront(clinic["front"]["dir"], clinic["port"], clinic["code"], data["nginx"])
+                clinic["front"].update(upstream_file=str(front.upstream_file), check_command=front.check_command(),
+                                       reload_command=front.reload_command())
 
     def _prepare_state(self) -> None:
         self.state.mkdir(parents=True, exist_ok=True)
@@ -227,10 +370,10 @@ class Lab:
             raise LabError(f"{sys.executable} lacks {', '.join(missing)}: run the lab with the project's "
                            "virtualenv (.venv/bin/python -m medops_lab, or make lab-up)")
 
-    def up(self, count: int = 3, environment: str = "production") -> dict:
+    def up(self, count: int = 3, environment: str = "production", blue_green: bool = False) -> dict:
         self._check_interpreter()
         self._prepare_state()
-        self._plan(max(count, len(self.clinics()), 1), environment)
+        self._plan(max(count, len(self.clinics()), 1), environment, blue_green)
         self._save()
         self._create_secrets()
         built = artifacts.build(Path(self.data["artifacts_dir"]))
@@ -264,10 +407,31 @@ class Lab:
         if not current.exists():
             self.install(clinic, artifacts.INITIAL_VERSION)
             done.append(f"installed {artifacts.INITIAL_VERSION}")
-        if self._service_pid(clinic) is None:
+        if self.blue_green(clinic):
+            done += self._up_slots(clinic)
+        elif self._service_pid(clinic) is None:
             self._start_service(clinic)
             done.append("service started")
         return {"changed": bool(done), "actions": done, "version": self.current_version(clinic)}
+
+    def _up_slots(self, clinic: dict) -> list[str]:
+        """First slot runs what `current` points at, the front sends traffic to it; afterwards the
+        slot links and the upstream file belong to the deploy role: `up` only starts what stopped."""
+        done = []
+        first = SLOTS[0]
+        if not any(self.slot_link(clinic, slot).is_symlink() for slot in SLOTS):
+            _replace_link(self.slot_link(clinic, first), Path("..") / os.readlink(Path(clinic["app_root"]) / "current"))
+            done.append(f"slot {first} linked")
+        if self.front(clinic).write(clinic["slots"][first]):
+            done.append("front configured")
+        for slot in SLOTS:
+            if self.slot_link(clinic, slot).exists() and self._slot_pid(clinic, slot) is None:
+                self._start_slot(clinic, slot)
+                done.append(f"slot {slot} started")
+        if self._front_pid(clinic) is None:
+            self._start_front(clinic)
+            done.append("front started")
+        return done
 
     def _ensure_queue(self, clinic: dict) -> bool:
         """Give the clinic's queue its BullMQ meta hash, as a queue in use has: BullMQ writes it on
@@ -310,6 +474,8 @@ class Lab:
         for sub in ("releases", "shared", "shared/logs", "backups"):
             (root / sub).mkdir(parents=True, exist_ok=True)
         Path(clinic["run_dir"]).mkdir(parents=True, exist_ok=True)
+        if self.blue_green(clinic):
+            (root / "slots").mkdir(exist_ok=True)
         self.secret(clinic["api_token_file"])
         # The service reads every secret from its own shared/ dir: a release + shared/ is all it needs.
         redis_password = self.read_secret(self.data["redis"]["password_file"]) + "\n"
@@ -319,15 +485,19 @@ class Lab:
             flags.write_text("# Feature flags of this clinic (FEATURE_FLAG_<NAME>=true|false)\n"
                              "FEATURE_FLAG_NEW_UI=false\nFEATURE_FLAG_ADVANCED_ANALYTICS=false\n"
                              "FEATURE_FLAG_BULK_OPERATIONS=false\n", encoding="utf-8")
-        return _write_if_changed(Path(clinic["config"]), self._service_conf(clinic))
+        changed = _write_if_changed(Path(clinic["config"]), self._service_conf(clinic))
+        # A slot's service reads the same settings but listens on the slot's port.
+        for slot, port in clinic.get("slots", {}).items():
+            changed = _write_if_changed(Path(self.slot_config(clinic, slot)), self._service_conf(clinic, port)) or changed
+        return changed
 
-    def _service_conf(self, clinic: dict) -> str:
+    def _service_conf(self, clinic: dict, port: int | None = None) -> str:
         pg, rd = self.data["postgres"], self.data["redis"]
         return (
             f"# Written by medops_lab for clinic {clinic['code']}; secrets live in secrets/ (0600).\n"
             "[service]\n"
             f"clinic = {clinic['code']}\nclinic_name = {clinic['name']}\nenvironment = {self.data['environment']}\n"
-            f"host = {LOOPBACK}\nport = {clinic['port']}\nflags_file = flags.env\nlog_dir = logs\n"
+            f"host = {LOOPBACK}\nport = {port or clinic['port']}\nflags_file = flags.env\nlog_dir = logs\n"
             "rate_limit = 600\nstop_timeout = 60\n\n"
             "[api]\ntoken_file = secrets/api.token\n\n"
             "[database]\n"
@@ -356,11 +526,7 @@ class Lab:
         result = subprocess.run(self.migrate_command(clinic), cwd=release, env=env, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise LabError(f"clinic {clinic['code']}: migrations of {version} failed: {result.stderr.strip()}")
-        link = Path(clinic["app_root"]) / "current"
-        tmp = link.with_name(".current.tmp")
-        tmp.unlink(missing_ok=True)
-        tmp.symlink_to(Path("releases") / version)
-        os.replace(tmp, link)
+        _replace_link(Path(clinic["app_root"]) / "current", Path("releases") / version)
 
     @staticmethod
     def current_version(clinic: dict) -> str | None:
@@ -392,6 +558,11 @@ class Lab:
     def start_service(self, code: str) -> dict:
         self.require()
         clinic = self.clinic(code)
+        if self.blue_green(clinic):
+            started = [slot for slot in SLOTS if self.slot_link(clinic, slot).exists() and self._slot_pid(clinic, slot) is None]
+            for slot in started:
+                self._start_slot(clinic, slot)
+            return {"clinic": code, "slots_started": started, "changed": bool(started)}
         pid = self._service_pid(clinic)
         changed = pid is None
         if changed:
@@ -400,11 +571,17 @@ class Lab:
 
     def stop_service(self, code: str) -> dict:
         self.require()
-        return {"clinic": code, "changed": self._stop_service(self.clinic(code))}
+        clinic = self.clinic(code)
+        if self.blue_green(clinic):  # both slots: the front stays up and answers 502
+            stopped = [slot for slot in SLOTS if self._stop_slot(clinic, slot)]
+            return {"clinic": code, "slots_stopped": stopped, "changed": bool(stopped)}
+        return {"clinic": code, "changed": self._stop_service(clinic)}
 
     def restart(self, code: str) -> dict:
         self.require()
         clinic = self.clinic(code)
+        if self.blue_green(clinic):
+            raise LabError(f"clinic {code} runs two slots behind nginx: restart one with `slot-restart {code} <slot>`")
         self._stop_service(clinic)
         pid = self._start_service(clinic)
         return {"clinic": code, "pid": pid, "version": self.current_version(clinic), "changed": True}
@@ -445,23 +622,36 @@ class Lab:
         out = {"state": str(self.state), "postgres": {"port": pg.port, "pid": pg.pid()},
                "redis": {"port": rd.port, "pid": self._redis_pid()}, "clinics": []}
         for clinic in self.clinics():
-            pid = self._service_pid(clinic)
+            row, slots = {}, {}
+            if self.blue_green(clinic):
+                live = self.live_slot(clinic)
+                slots = {slot: {"port": port, "pid": self._slot_pid(clinic, slot), "version": self.slot_version(clinic, slot),
+                                "live": slot == live} for slot, port in clinic["slots"].items()}
+                pid = slots[live]["pid"] if live else None
+                row = {"slots": slots, "live_slot": live, "front_pid": self._front_pid(clinic)}
+            else:
+                pid = self._service_pid(clinic)
             code, body = http_json(clinic["base_url"] + "/health") if pid else (None, {})
             out["clinics"].append({"clinic": clinic["code"], "name": clinic["name"], "pid": pid, "port": clinic["port"],
                                    "version": self.current_version(clinic), "http": code,
                                    "health": body.get("status", "down" if not pid else "unreachable"),
-                                   "degraded": body.get("degraded_services", [])})
+                                   "degraded": body.get("degraded_services", []), **row})
         return out
 
     def pids(self) -> list[int]:
         """Every pid the lab has running right now (for checks that nothing is left behind)."""
         found = [self._service_pid(c) for c in self.clinics()] + [self._redis_pid(), self.postgres().pid()]
+        for clinic in filter(self.blue_green, self.clinics()):
+            found += [self._slot_pid(clinic, slot) for slot in clinic["slots"]] + [self._front_pid(clinic)]
         return [pid for pid in found if pid]
 
     def down(self) -> dict:
         if not self.data:
             return {"changed": False, "stopped": []}
         stopped = [f"service {c['code']}" for c in self.clinics() if self._stop_service(c)]
+        for clinic in filter(self.blue_green, self.clinics()):
+            stopped += [f"front {clinic['code']}"] if self._stop_front(clinic) else []
+            stopped += [f"slot {clinic['code']} {slot}" for slot in clinic["slots"] if self._stop_slot(clinic, slot)]
         if self._redis_pid():
             self.redis().stop()
             stopped.append("redis")
