@@ -28,17 +28,8 @@ import uuid
 
 from ansible_collections.medops.runbook.plugins.module_utils import backup_manifest as bm
 from ansible_collections.medops.runbook.plugins.module_utils import fileutils
-
-PSYCOPG2_IMPORT_ERROR = None
-try:
-    import psycopg2
-    import psycopg2.extensions
-    from psycopg2 import sql
-except ImportError:
-    import traceback
-    PSYCOPG2_IMPORT_ERROR = traceback.format_exc()
-    psycopg2 = None
-    sql = None
+from ansible_collections.medops.runbook.plugins.module_utils import postgresql_driver as driver
+from ansible_collections.medops.runbook.plugins.module_utils.postgresql_driver import psycopg2, sql
 
 ENGINE = "postgresql"
 SUFFIX = {"custom": ".dump", "directory": ".dir"}
@@ -187,17 +178,10 @@ class PostgresqlEngine(object):
         keywords = dict(self.keywords)
         keywords["dbname"] = dbname
         keywords.setdefault("connect_timeout", str(self.timeout))
-        if self._password:
-            keywords["password"] = self._password
-        try:
-            return psycopg2.connect(**keywords)
-        except psycopg2.Error as exc:
-            where = "%s:%s" % (self.keywords.get("host", "(default socket)"), self.keywords.get("port", 5432))
-            raise bm.BackupError("cannot connect to PostgreSQL database %r at %s: %s"
-                                 % (dbname, where, self._scrub(str(exc).strip())))
+        return driver.connect(keywords, self._password, bm.BackupError)
 
     def _scrub(self, text):
-        return text.replace(self._password, "********") if self._password else text
+        return driver.scrub(text, self._password)
 
     def maintenance_db(self):
         return self.params.get("maintenance_database") or "postgres"

@@ -12,16 +12,9 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import time
-import traceback
 
-PSYCOPG2_IMPORT_ERROR = None
-try:
-    import psycopg2
-    from psycopg2 import sql
-except ImportError:
-    PSYCOPG2_IMPORT_ERROR = traceback.format_exc()
-    psycopg2 = None
-    sql = None
+from ansible_collections.medops.runbook.plugins.module_utils import postgresql_driver as driver
+from ansible_collections.medops.runbook.plugins.module_utils.postgresql_driver import psycopg2, sql
 
 
 class MaintenanceError(Exception):
@@ -42,17 +35,14 @@ def _identifier(schema, table):
 
 class PostgresMaintenance(object):
     def __init__(self, host, port, user, password, database, connect_timeout=10):
-        self.params = dict(host=host, port=port, user=user, password=password, dbname=database,
-                           connect_timeout=connect_timeout, application_name="medops.runbook.db_maintenance")
+        self.params = dict(host=host, port=port, user=user, dbname=database, connect_timeout=connect_timeout,
+                           application_name="medops.runbook.db_maintenance")
+        self._password = password
         self.database = database
         self.conn = None
 
     def connect(self):
-        try:
-            self.conn = psycopg2.connect(**dict((k, v) for k, v in self.params.items() if v is not None))
-        except psycopg2.OperationalError as exc:
-            # psycopg2's message names host, port and the cause; it never contains the password.
-            raise MaintenanceError("cannot connect to PostgreSQL database %r: %s" % (self.database, str(exc).strip()))
+        self.conn = driver.connect(self.params, self._password, MaintenanceError)
         return self
 
     def close(self):

@@ -273,6 +273,7 @@ from ansible_collections.medops.runbook.plugins.module_utils import backup_mongo
 from ansible_collections.medops.runbook.plugins.module_utils import backup_postgresql
 from ansible_collections.medops.runbook.plugins.module_utils import backup_redis
 from ansible_collections.medops.runbook.plugins.module_utils import fileutils
+from ansible_collections.medops.runbook.plugins.module_utils import postgresql_driver
 
 ENGINES = {"postgresql": backup_postgresql, "mongodb": backup_mongodb, "redis": backup_redis}
 
@@ -354,7 +355,7 @@ def validate(params):
 
 
 def require_library(module, engine):
-    lib = {"postgresql": ("psycopg2", backup_postgresql.PSYCOPG2_IMPORT_ERROR),
+    lib = {"postgresql": ("psycopg2", postgresql_driver.PSYCOPG2_IMPORT_ERROR),
            "redis": ("redis", backup_redis.REDIS_IMPORT_ERROR)}.get(engine)
     if lib and lib[1]:
         module.fail_json(msg=missing_required_lib(lib[0]), exception=lib[1])

@@ -158,6 +158,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.medops.runbook.plugins.module_utils import maintenance_postgresql as pg
 from ansible_collections.medops.runbook.plugins.module_utils import maintenance_redis as rds
+from ansible_collections.medops.runbook.plugins.module_utils import postgresql_driver
 from ansible_collections.medops.runbook.plugins.module_utils import redis_connect
 
 
@@ -181,8 +182,8 @@ def validate(module):
 
 def run_postgresql(module, result):
     p = module.params
-    if pg.PSYCOPG2_IMPORT_ERROR:
-        module.fail_json(msg=missing_required_lib("psycopg2"), exception=pg.PSYCOPG2_IMPORT_ERROR)
+    if postgresql_driver.PSYCOPG2_IMPORT_ERROR:
+        module.fail_json(msg=missing_required_lib("psycopg2"), exception=postgresql_driver.PSYCOPG2_IMPORT_ERROR)
     db = pg.PostgresMaintenance(p["login_host"], p["login_port"], p["login_user"], p["login_password"], p["database"])
     try:
         db.connect()

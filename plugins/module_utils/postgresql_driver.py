@@ -1,0 +1,53 @@
+# -*- coding: utf-8 -*-
+# Copyright: medops.runbook contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""psycopg2 for the PostgreSQL modules: the one import guard, and the one way to open a connection.
+
+A module checks ``PSYCOPG2_IMPORT_ERROR`` and fails with ``missing_required_lib("psycopg2")``;
+module_utils take ``psycopg2`` and ``sql`` from here. ``connect`` turns a psycopg2 error into the
+caller's own exception, with a message that names the database, host and port, never the password.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import traceback
+
+PSYCOPG2_IMPORT_ERROR = None
+try:
+    import psycopg2
+    import psycopg2.extensions
+    from psycopg2 import sql
+except ImportError:
+    PSYCOPG2_IMPORT_ERROR = traceback.format_exc()
+    psycopg2 = None
+    sql = None
+
+MASK = "********"
+
+
+def scrub(text, password):
+    """``text`` with every occurrence of ``password`` masked."""
+    return text.replace(password, MASK) if password else text
+
+
+def where(keywords):
+    """'host:port' of libpq ``keywords``, as libpq resolves a missing host and port."""
+    return "%s:%s" % (keywords.get("host") or "(default socket)", keywords.get("port") or 5432)
+
+
+def connect(keywords, password=None, error=Exception):
+    """A psycopg2 connection from libpq ``keywords`` (None values left out) and ``password``.
+
+    The password is handed to libpq as a keyword only, never put in a conninfo string. A psycopg2
+    error raises ``error`` (the caller's exception class) with the database, host and port, and
+    psycopg2's reason with the password masked."""
+    given = dict((key, value) for key, value in keywords.items() if value is not None)
+    if password:
+        given["password"] = password
+    try:
+        return psycopg2.connect(**given)
+    except psycopg2.Error as exc:
+        raise error("cannot connect to PostgreSQL database %r at %s: %s"
+                    % (given.get("dbname"), where(given), scrub(str(exc).strip(), password)))
