@@ -18,6 +18,8 @@ import json
 import os
 import time
 
+from ansible_collections.medops.runbook.plugins.module_utils import fileutils
+
 GENESIS_HASH = "0" * 64
 
 
@@ -36,24 +38,9 @@ def _utc(epoch):
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
-def _write_exclusive(path, data):
-    """Create ``path`` with ``data`` only if it does not exist (atomic on POSIX)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, data.encode("utf-8"))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _replace(path, data):
     tmp = "%s.%d.tmp" % (path, os.getpid())
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, data.encode("utf-8"))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fileutils.write_synced(tmp, data, os.O_CREAT | os.O_TRUNC)
     os.rename(tmp, path)
 
 
@@ -113,7 +100,8 @@ class DeployLock(object):
         data = json.dumps(lock, sort_keys=True) + "\n"
         if current is None:
             try:
-                _write_exclusive(self.path, data)
+                # O_EXCL: created only if it does not exist, atomically on POSIX.
+                fileutils.write_synced(self.path, data, os.O_CREAT | os.O_EXCL)
             except OSError as exc:
                 if exc.errno != errno.EEXIST:
                     raise DeployStateError("cannot create the deploy lock %s: %s" % (self.path, exc))
@@ -222,12 +210,7 @@ class DeploymentRecord(object):
                      prev_hash=entries[-1]["hash"] if entries else GENESIS_HASH)
         entry["hash"] = entry_hash(entry)
         if not check_mode:
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
-            try:
-                os.write(fd, (json.dumps(entry, sort_keys=True) + "\n").encode("utf-8"))
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            fileutils.write_synced(self.path, json.dumps(entry, sort_keys=True) + "\n", os.O_CREAT | os.O_APPEND, 0o640)
         return entry
 
 

@@ -40,6 +40,20 @@ def fsync_tree(path):
         fsync_path(root)
 
 
+def write_synced(path, data, flags, mode=0o600):
+    """Open ``path`` for writing with the extra open ``flags`` (``os.O_CREAT | os.O_EXCL`` to create
+    it only if it is new, ``os.O_CREAT | os.O_APPEND`` to append, ...) and ``mode`` for a new file,
+    write ``data`` (bytes or text) and fsync it before closing."""
+    if not isinstance(data, bytes):
+        data = data.encode("utf-8")
+    fd = os.open(path, os.O_WRONLY | flags, mode)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def atomic_rename(src, dst):
     """Rename ``src`` over ``dst`` and make the rename durable (fsync of the parent directory)."""
     os.rename(src, dst)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
@@ -31,6 +32,34 @@ def test_atomic_write_failure_keeps_the_old_file(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         fileutils.atomic_write(str(target), "new")
     assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["x"]
+
+
+def test_write_synced_creates_exclusively_with_the_mode(tmp_path):
+    lock = tmp_path / "deploy.lock"
+    fileutils.write_synced(str(lock), '{"run_id": "a"}\n', os.O_CREAT | os.O_EXCL)
+    assert lock.read_text() == '{"run_id": "a"}\n'
+    assert oct(lock.stat().st_mode & 0o777) == "0o600"
+    with pytest.raises(OSError) as info:
+        fileutils.write_synced(str(lock), "second", os.O_CREAT | os.O_EXCL)
+    assert info.value.errno == errno.EEXIST
+    assert lock.read_text() == '{"run_id": "a"}\n', "an exclusive create never touches an existing file"
+
+
+def test_write_synced_appends_text_and_bytes(tmp_path):
+    record = tmp_path / "deployments.jsonl"
+    fileutils.write_synced(str(record), "one\n", os.O_CREAT | os.O_APPEND, 0o640)
+    fileutils.write_synced(str(record), b"two\n", os.O_CREAT | os.O_APPEND, 0o600)
+    assert record.read_bytes() == b"one\ntwo\n"
+    assert oct(record.stat().st_mode & 0o777) == "0o640", "the mode applies to a new file only"
+
+
+def test_write_synced_fsyncs_before_closing(tmp_path, monkeypatch):
+    events = []
+    real_fsync, real_close = os.fsync, os.close
+    monkeypatch.setattr(os, "fsync", lambda fd: events.append(("fsync", fd)) or real_fsync(fd))
+    monkeypatch.setattr(os, "close", lambda fd: events.append(("close", fd)) or real_close(fd))
+    fileutils.write_synced(str(tmp_path / "f"), "x", os.O_CREAT | os.O_TRUNC)
+    assert [event[0] for event in events] == ["fsync", "close"] and events[0][1] == events[1][1]
 
 
 def test_sha256_file_matches_hashlib_and_size(tmp_path):
