@@ -226,15 +226,7 @@ class Lab:
     def _start_slot(self, clinic: dict, slot: str) -> int:
         if not self.slot_link(clinic, slot).exists():
             raise LabError(f"clinic {clinic['code']}: slots/{slot} points at no release: link it to releases/<version> first")
-        port = clinic["slots"][slot]
-        if port_open(port):
-            raise LabError(f"clinic {clinic['code']}: port {port} of slot {slot} is taken by a process the lab did not start")
-        proc = self.slot_process(clinic, slot)
-        try:
-            proc.start(SERVICE_START_TIMEOUT)
-        except ServerError as exc:
-            raise LabError(f"clinic {clinic['code']}: slot {slot} did not start: {exc}") from None
-        return proc.pid()
+        return self._launch(clinic, self.slot_process(clinic, slot), f"slot {slot}")
 
     def _stop_slot(self, clinic: dict, slot: str) -> bool:
         if self._slot_pid(clinic, slot) is None:
@@ -260,14 +252,7 @@ class Lab:
         return {"clinic": code, "slot": slot, "changed": self._stop_slot(clinic, slot)}
 
     def _start_front(self, clinic: dict) -> int:
-        if port_open(clinic["port"]):
-            raise LabError(f"clinic {clinic['code']}: front port {clinic['port']} is taken by a process the lab did not start")
-        proc = self.front(clinic).process(clinic["run_dir"])
-        try:
-            proc.start(SERVICE_START_TIMEOUT)
-        except ServerError as exc:
-            raise LabError(f"clinic {clinic['code']}: nginx did not start: {exc}") from None
-        return proc.pid()
+        return self._launch(clinic, self.front(clinic).process(clinic["run_dir"]), "nginx front")
 
     def _stop_front(self, clinic: dict) -> bool:
         if self._front_pid(clinic) is None:
@@ -539,13 +524,18 @@ class Lab:
     def _start_service(self, clinic: dict) -> int:
         if not (Path(clinic["app_root"]) / "current").exists():
             raise LabError(f"clinic {clinic['code']}: no current release to start (run `up`)")
-        if port_open(clinic["port"]):
-            raise LabError(f"clinic {clinic['code']}: port {clinic['port']} is taken by a process the lab did not start")
-        proc = self.service(clinic)
+        return self._launch(clinic, self.service(clinic), "service")
+
+    @staticmethod
+    def _launch(clinic: dict, proc: ManagedProcess, what: str) -> int:
+        """Start ``proc`` and wait for its port, which must be free: the lab never takes over (or
+        later signals) a process it did not start."""
+        if port_open(proc.port):
+            raise LabError(f"clinic {clinic['code']}: port {proc.port} ({what}) is taken by a process the lab did not start")
         try:
             proc.start(SERVICE_START_TIMEOUT)
         except ServerError as exc:
-            raise LabError(f"clinic {clinic['code']}: service did not start: {exc}") from None
+            raise LabError(f"clinic {clinic['code']}: {what} did not start: {exc}") from None
         return proc.pid()
 
     def _stop_service(self, clinic: dict) -> bool:
