@@ -16,9 +16,9 @@ import psycopg2
 import redis
 
 from harness.ansible import BIN, REPO, ansible_env, run_playbook
+from harness.pgdata import PARTIAL
 
 DEPLOY = REPO / "playbooks" / "deploy.yml"
-PARTIAL = ".db_backup-partial-"
 SECRET_VARS = ("clinic_db_password", "clinic_db_admin_password", "clinic_redis_password", "clinic_api_token")
 
 

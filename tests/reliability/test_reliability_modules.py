@@ -4,7 +4,6 @@ modes, and names full of shell metacharacters."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import stat
@@ -14,13 +13,7 @@ from pathlib import Path
 
 from harness.ansible import run_module
 from harness.http import Reply
-
-
-def pg_args(pg_server, database, **extra):
-    args = {"engine": "postgresql", "login_host": "127.0.0.1", "login_port": pg_server.port, "login_user": "postgres",
-            "login_password": pg_server.password, "database": database, "clinic": "kin"}
-    args.update(extra)
-    return args
+from harness.pgdata import cmdlines, drop, pg_args
 
 
 def seed(pg_server, db, rows=3000):
@@ -112,15 +105,6 @@ def test_flapping_health_endpoint_never_passes(http_service, scenario):
     scenario.observe(f"not healthy after {result['attempts']} alternating answers")
 
 
-def _cmdlines():
-    found = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            with contextlib.suppress(OSError):
-                found[int(entry)] = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
-    return found
-
-
 def test_no_password_in_any_command_line_during_dump_and_restore(pg_server, pg_database, tmp_path, scenario):
     scenario("process command lines sampled during dump and restore",
              "no password in any argv; backup file 0600, backup dir 0700")
@@ -129,7 +113,7 @@ def test_no_password_in_any_command_line_during_dump_and_restore(pg_server, pg_d
 
     def sample():
         while not stop.is_set():
-            for pid, line in _cmdlines().items():
+            for pid, line in cmdlines().items():
                 if password in line:
                     leaks.append((pid, line))
                 for tool in ("pg_dump", "pg_restore"):
@@ -140,7 +124,7 @@ def test_no_password_in_any_command_line_during_dump_and_restore(pg_server, pg_d
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     target = pg_database + "_restored"
-    pg_server.execute(f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)')
+    drop(pg_server, target)
     dest = tmp_path / "backups"
     try:
         dumped = run_module("db_backup", pg_args(pg_server, pg_database, dest=str(dest)))
@@ -149,7 +133,7 @@ def test_no_password_in_any_command_line_during_dump_and_restore(pg_server, pg_d
     finally:
         stop.set()
         sampler.join()
-        pg_server.execute(f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)')
+        drop(pg_server, target)
     assert dumped.get("failed") is not True, dumped.get("msg")
     assert restored.get("failed") is not True, restored.get("msg")
     assert {"pg_dump", "pg_restore"} <= seen, f"the sampler must have seen both tools run (saw {seen})"
@@ -167,9 +151,8 @@ def test_database_and_path_with_shell_metacharacters_are_data(pg_server, tmp_pat
              f"dumped and verified as data; {canary} never created")
     canary.unlink(missing_ok=True)
     name = 'clinic"; touch /tmp/pwned-$(id -u); --'
-    quoted = name.replace('"', '""')
-    pg_server.execute(f'DROP DATABASE IF EXISTS "{quoted}" WITH (FORCE)')
-    pg_server.execute(f'CREATE DATABASE "{quoted}"')
+    drop(pg_server, name)
+    pg_server.create_database(name)
     try:
         pg_server.execute("CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 7)", dbname=name)
         dest = tmp_path / "b; touch pwned-$(id -u) `touch pwned`"
@@ -180,7 +163,7 @@ def test_database_and_path_with_shell_metacharacters_are_data(pg_server, tmp_pat
                                                    restore_check=True))
         assert verified.get("failed") is not True, verified.get("msg")
     finally:
-        pg_server.execute(f'DROP DATABASE IF EXISTS "{quoted}" WITH (FORCE)')
+        drop(pg_server, name)
     assert not canary.exists(), "a shell ran part of a name"
     from harness.ansible import REPO
     assert not list(REPO.glob("pwned*")) and not list(tmp_path.glob("pwned*")), "a shell ran part of the path"

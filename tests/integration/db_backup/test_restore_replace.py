@@ -3,9 +3,8 @@ added objects that depend on restored ones (what a deploy rollback needs)."""
 
 from __future__ import annotations
 
-from test_postgresql import content, pg_args, seed
-
 from harness.ansible import run_module
+from harness.pgdata import content, pg_args, seed
 
 
 def _migrate(pg_server, db):
