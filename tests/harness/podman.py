@@ -17,6 +17,8 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
+
 from harness.ansible import REPO
 
 BASE_IMAGE = "localhost/medops-target:bookworm"
@@ -127,3 +129,13 @@ def clinic_containers(client, clinic: str) -> dict:
     """{version: status} of the clinic's containers, read through the Docker API."""
     found = client.containers.list(all=True, filters={"label": [f"{LABEL_CLINIC}={clinic}"]})
     return {c.labels.get("medops.runbook.version"): c.status for c in found}
+
+
+@pytest.fixture(scope="session")
+def podman_api():
+    """A ``podman system service`` of the session's own; ``.url`` is its unix:// address.
+    Conftest files that need it import it (one service per test directory that uses it)."""
+    require_podman()
+    service = PodmanService().start()
+    yield service
+    service.stop()

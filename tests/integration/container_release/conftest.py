@@ -9,23 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from harness.podman import BASE_IMAGE, PodmanService, build_image, remove_images, require_podman, unique_repository
+from harness.podman import BASE_IMAGE, build_image, podman_api, remove_images, unique_repository  # noqa: F401  pylint: disable=unused-import
 
 HERE = Path(__file__).resolve().parent
 VERSIONS = ("1.0.0", "1.1.0", "1.2.0-bad")
 
 
 @pytest.fixture(scope="session")
-def podman_api():
-    """A ``podman system service`` of this session's own; ``.url`` is its unix:// address."""
-    require_podman()
-    service = PodmanService().start()
-    yield service
-    service.stop()
-
-
-@pytest.fixture(scope="session")
-def release_images(podman_api):
+def release_images(podman_api):  # pylint: disable=redefined-outer-name
     """{"repository": ..., "ids": {version: image id}} of the tiny service, one tag per version."""
     repository = unique_repository("medops-ctest")
     work = Path(tempfile.mkdtemp(prefix="medops-ctest-image-"))
