@@ -21,16 +21,22 @@ def flag_state(exists=False, enabled=False, rollout=None):
     return dict(exists=bool(exists), enabled=bool(enabled) if exists else False, rollout=rollout)
 
 
-def desired_state(before, state, rollout):
+def desired_state(before, state, rollout, rollout_absent=False):
     """The state a task asks for, given what the store holds now.
 
     A rollout that the task does not give is left as it is: a task that only turns a flag off
-    must not forget how far it had been rolled out.
+    must not forget how far it had been rolled out. ``rollout_absent`` asks for no rollout value
+    at all (the stores then remove theirs: see ``clears_rollout``).
     """
     if state == "absent":
         return flag_state(False, False, None)
-    keep = before.get("rollout") if before.get("exists") else None
+    keep = before.get("rollout") if before.get("exists") and not rollout_absent else None
     return flag_state(True, state == "enabled", keep if rollout is None else rollout)
+
+
+def clears_rollout(before, rollout_absent):
+    """True when the store holds a rollout value (an orphan one included) that must go."""
+    return bool(rollout_absent) and before.get("rollout") is not None
 
 
 def parse_bool(value):

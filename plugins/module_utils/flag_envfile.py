@@ -18,7 +18,7 @@ import re
 
 from ansible_collections.medops.runbook.plugins.module_utils.fileutils import atomic_write
 from ansible_collections.medops.runbook.plugins.module_utils.flag_common import (
-    FlagError, flag_state, parse_bool, parse_rollout)
+    FlagError, clears_rollout, flag_state, parse_bool, parse_rollout)
 
 LINE_RE = re.compile(r"^(?P<lead>[ \t]*(?:export[ \t]+)?)(?P<key>[A-Za-z_][A-Za-z0-9_.]*)(?P<eq>[ \t]*=[ \t]*)(?P<rest>.*)$")
 KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -189,10 +189,18 @@ class EnvFileFlags(object):
             self.lines.append(self._new_line(key, value_for(None)))
 
     def _remove(self, key):
+        unterminated = bool(self.lines) and not self.lines[-1].eol
         self.lines = [line for line in self.lines if line.key != key]
+        if unterminated and self.lines and self.lines[-1].eol:
+            # the removed line was the file's unterminated last line: the file still ends without one
+            # (the reverse of what _set does when it adds a line there)
+            self.lines[-1].eol = ""
 
-    def plan(self, before, after):
-        """Render the file for ``after``; True when it differs from the file on disk."""
+    def plan(self, before, after, rollout_absent=False):
+        """Render the file for ``after``; True when it differs from the file on disk.
+
+        ``rollout_absent``: remove the rollout companion line(s) instead of leaving them as they are.
+        """
         if not after["exists"]:
             self._remove(self.key)
             self._remove(self.rollout_key)
@@ -202,6 +210,8 @@ class EnvFileFlags(object):
             self._set(self.key, lambda old: bool_word(after["enabled"], old))
             if after["rollout"] is not None:
                 self._set(self.rollout_key, lambda old: str(after["rollout"]), after_key=self.key)
+            elif clears_rollout(before, rollout_absent):
+                self._remove(self.rollout_key)
         self.new_text = "".join(line.text() for line in self.lines)
         if not self.exists:
             return after["exists"]

@@ -12,7 +12,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.medops.runbook.plugins.module_utils.flag_common import (
-    FlagError, flag_state, parse_bool, parse_rollout)
+    FlagError, clears_rollout, flag_state, parse_bool, parse_rollout)
 from ansible_collections.medops.runbook.plugins.module_utils.redis_connect import (
     RedisConnectError, connect, redis)
 
@@ -59,7 +59,8 @@ class RedisFlags(object):
             self.warnings.append("field %s of %s holds %r, which is not a boolean; it counts as disabled" % (self.name, self.key, value[:40]))
         return flag_state(True, bool(enabled), rollout)
 
-    def plan(self, before, after):
+    def plan(self, before, after, rollout_absent=False):
+        """The HSET/HDEL that turn ``before`` into ``after``; ``rollout_absent`` deletes the rollout field."""
         if not after["exists"]:
             fields = [self.name] if before["exists"] else []
             if before["rollout"] is not None:
@@ -74,6 +75,8 @@ class RedisFlags(object):
                 mapping[self.rollout_field] = str(after["rollout"])
             if mapping:
                 self.writes.append(("HSET", mapping))
+            if after["rollout"] is None and clears_rollout(before, rollout_absent):
+                self.writes.append(("HDEL", [self.rollout_field]))
         return bool(self.writes)
 
     def apply(self):

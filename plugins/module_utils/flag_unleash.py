@@ -20,7 +20,7 @@ from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
 from ansible.module_utils.six.moves.urllib.parse import quote
 from ansible.module_utils.urls import open_url, ConnectionError as UrlConnectionError, SSLValidationError
 
-from ansible_collections.medops.runbook.plugins.module_utils.flag_common import FlagError, flag_state
+from ansible_collections.medops.runbook.plugins.module_utils.flag_common import FlagError, clears_rollout, flag_state
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_.~-]{1,100}$")
 STRATEGY = "flexibleRollout"
@@ -48,6 +48,8 @@ class UnleashFlags(object):
         self.writes = []
         self.warnings = []
         self.strategy = None
+        self.rollout_strategies = []
+        self.rollout_absent = False
         self.archived = False
         self.observed = None
         project = quote(params["project"], safe="")
@@ -115,6 +117,7 @@ class UnleashFlags(object):
         if strategies is None:
             strategies = self.request("GET", self.env_path + "/strategies") or []
         ours = [item for item in strategies if item.get("name") == STRATEGY and not item.get("disabled")]
+        self.rollout_strategies = ours
         self.strategy = ours[0] if ours else None
         rollout = None
         if self.strategy is not None:
@@ -147,8 +150,10 @@ class UnleashFlags(object):
             body["parameters"] = params
         return body
 
-    def plan(self, before, after):
+    def plan(self, before, after, rollout_absent=False):
+        """The API calls that turn ``before`` into ``after``; ``rollout_absent`` deletes the rollout strategies."""
         self.wanted = after
+        self.rollout_absent = rollout_absent
         if not after["exists"]:
             if before["exists"]:
                 self.writes.append(("DELETE", self.feature_path, None, "archive flag %s" % self.name))
@@ -175,6 +180,13 @@ class UnleashFlags(object):
         if after["enabled"] != before["enabled"]:
             switch = "on" if after["enabled"] else "off"
             self.writes.append(("POST", "%s/%s" % (self.env_path, switch), None, "turn %s %s in %s" % (self.name, switch, self.env)))
+        if after["rollout"] is None and clears_rollout(before, rollout_absent):
+            # after the switch: a flag being turned off is off before its rollout goes. Every active
+            # flexibleRollout strategy goes, so that the rollout reads back as none
+            for strategy in self.rollout_strategies:
+                rollout = (strategy.get("parameters") or {}).get("rollout")
+                self.writes.append(("DELETE", "%s/strategies/%s" % (self.env_path, quote(str(strategy["id"]), safe="")), None,
+                                    "remove %s at %s%%" % (STRATEGY, rollout)))
         return bool(self.writes)
 
     def apply(self):
@@ -185,7 +197,7 @@ class UnleashFlags(object):
             self.request(method, path, body)
             done.append(what)
             self.writes = []
-            self.plan(self.read(), self.wanted)
+            self.plan(self.read(), self.wanted, self.rollout_absent)
         for method, path, body, _what in self.writes:
             self.request(method, path, body)
         self.writes = list(done) + self.writes

@@ -27,7 +27,7 @@ description:
     (stickiness C(default), group id = the flag's name) at O(rollout) percent. V(absent) archives the flag."
   - "V(redis): a hash per application (O(key), for example C(flags:claims)) with field C(<name>) = C(true)/C(false)
     and field C(<name>:rollout) = the percentage, written in one transaction."
-  - When O(rollout) is not given, the stored rollout is left as it is.
+  - When O(rollout) is not given, the stored rollout is left as it is; O(rollout_absent=true) removes it.
 author:
   - medops.runbook contributors (@medops-runbook)
 options:
@@ -52,7 +52,21 @@ options:
     description:
       - Percentage (0 to 100) of users that see the flag when it is enabled. Not allowed with O(state=absent).
       - Left unchanged when not given.
+      - Mutually exclusive with O(rollout_absent=true).
     type: int
+  rollout_absent:
+    description:
+      - "The flag has no rollout value at all: V(envfile) removes the companion line O(rollout_suffix) (every
+        other byte of the file is kept), V(redis) deletes the field C(<name>:rollout), V(unleash) deletes every
+        active C(flexibleRollout) strategy of the flag in O(environment) (other strategies are left alone).
+        Afterwards RV(after.rollout) is V(null). Nothing is written when there is no rollout value already."
+      - "V(unleash): an environment left switched on without any strategy is on for every user, and
+        Unleash itself may switch off an environment whose last strategy is deleted; RV(after) reports what
+        the server holds after the run."
+      - Use it to put a flag back to how it was before a rollout gave it a percentage.
+      - Mutually exclusive with O(rollout).
+    type: bool
+    default: false
   path:
     description: V(envfile) only. The env file, for example C(/srv/medlink/.env.staging). A symlink is followed.
     type: path
@@ -151,6 +165,13 @@ EXAMPLES = r"""
     key: flags:claims
     redis_url: "{{ vault_redis_url }}"
 
+- name: Put the flag back to "off, no rollout line" after a failed rollout
+  medops.runbook.feature_flag:
+    name: new_ui
+    state: disabled
+    rollout_absent: true
+    path: /srv/medlink/.env.staging
+
 - name: Remove a retired flag from the env file
   medops.runbook.feature_flag:
     name: advanced_analytics
@@ -231,6 +252,7 @@ def argument_spec():
         name=dict(type="str", required=True),
         state=dict(type="str", default="enabled", choices=["enabled", "disabled", "absent"]),
         rollout=dict(type="int"),
+        rollout_absent=dict(type="bool", default=False),
         path=dict(type="path"),
         create=dict(type="bool", default=False),
         mode=dict(type="str", default="0600"),
@@ -262,6 +284,9 @@ def check_options(module):
             raise FlagError("rollout must be between 0 and 100 (a percentage), got %s" % params["rollout"])
         if params["state"] == "absent":
             raise FlagError("rollout cannot be combined with state=absent (an absent flag has no rollout)")
+        if params["rollout_absent"]:
+            raise FlagError("rollout and rollout_absent=true are mutually exclusive: give a percentage "
+                            "or ask for no rollout value, not both")
     for option in REQUIRED[backend]:
         if not params[option]:
             raise FlagError("backend=%s needs %s" % (backend, option))
@@ -310,8 +335,8 @@ def run(module):
     check_options(module)
     store, where = make_store(params)
     before = store.read()
-    after = desired_state(before, params["state"], params["rollout"])
-    changed = store.plan(before, after)
+    after = desired_state(before, params["state"], params["rollout"], params["rollout_absent"])
+    changed = store.plan(before, after, params["rollout_absent"])
     if changed and not module.check_mode:
         store.apply()
         after = getattr(store, "observed", None) or after

@@ -3,7 +3,7 @@
 import pytest
 
 from ansible_collections.medops.runbook.plugins.module_utils.flag_common import (
-    FlagError, desired_state, flag_state, parse_bool, parse_rollout)
+    FlagError, clears_rollout, desired_state, flag_state, parse_bool, parse_rollout)
 
 
 def test_rollout_not_given_is_kept():
@@ -16,6 +16,15 @@ def test_missing_flag_and_absent():
     missing = flag_state(False, False, 40)  # an orphan rollout without its flag is not kept
     assert desired_state(missing, "enabled", None) == {"exists": True, "enabled": True, "rollout": None}
     assert desired_state(flag_state(True, True, 5), "absent", None) == {"exists": False, "enabled": False, "rollout": None}
+
+
+def test_rollout_absent_asks_for_no_rollout():
+    before = flag_state(True, True, 25)
+    assert desired_state(before, "disabled", None, rollout_absent=True) == {"exists": True, "enabled": False, "rollout": None}
+    assert clears_rollout(before, True) is True
+    assert clears_rollout(before, False) is False
+    assert clears_rollout(flag_state(True, True, None), True) is False  # nothing to remove: no write
+    assert clears_rollout(flag_state(False, False, 40), True) is True  # an orphan rollout goes too
 
 
 @pytest.mark.parametrize("word,value", [("true", True), ("TRUE", True), (" 1 ", True), ("on", True), ("yes", True),

@@ -37,13 +37,13 @@ def test_env_key():
         env_key("new ui!", "FEATURE_FLAG_")
 
 
-def render(tmp_path, data, state="enabled", rollout=None, create=False):
+def render(tmp_path, data, state="enabled", rollout=None, create=False, rollout_absent=False):
     path = tmp_path / "app.env"
     if data is not None:
         path.write_bytes(data)
     store = EnvFileFlags(str(path), "FF_X", "FF_X_ROLLOUT", create=create)
     before = store.read()
-    changed = store.plan(before, desired_state(before, state, rollout))
+    changed = store.plan(before, desired_state(before, state, rollout, rollout_absent), rollout_absent)
     return before, changed, store.new_text.encode("utf-8", "surrogateescape")
 
 
@@ -77,3 +77,30 @@ def test_absent_removes_flag_and_rollout(tmp_path):
 def test_a_bad_rollout_value_is_reported(tmp_path):
     with pytest.raises(FlagError, match="FF_X_ROLLOUT in .*app.env holds 'lots'"):
         render(tmp_path, b"FF_X=1\nFF_X_ROLLOUT=lots\n")
+
+
+@pytest.mark.parametrize("data,state,expected", [
+    (b"# c\r\nFF_X=true\r\nFF_X_ROLLOUT=25\r\nB=2\r\n", "enabled", b"# c\r\nFF_X=true\r\nB=2\r\n"),
+    (b"export FF_X='1'  # x\nexport FF_X_ROLLOUT=5\nFF_X_ROLLOUT=7\n", "disabled", b"export FF_X='0'  # x\n"),
+    # the rollout line was the unterminated last line: the file still ends without a newline
+    (b"A=1\nFF_X=false\nFF_X_ROLLOUT=5", "disabled", b"A=1\nFF_X=false"),
+])
+def test_rollout_absent_removes_only_the_rollout_lines(tmp_path, data, state, expected):
+    before, changed, text = render(tmp_path, data, state=state, rollout_absent=True)
+    assert before["rollout"] is not None and changed is True
+    assert text == expected
+
+
+def test_rollout_absent_undoes_an_added_rollout_byte_for_byte(tmp_path):
+    for start in (b"A=1\r\nFF_X=false  # ui\r\nB=2", b"FF_X=no", b"A=1\nFF_X=0\n"):
+        _before, changed, added = render(tmp_path, start, rollout=25)
+        assert changed and b"FF_X_ROLLOUT=25" in added
+        (tmp_path / "app.env").write_bytes(added)
+        before, changed, text = render(tmp_path, added, state="disabled", rollout_absent=True)
+        assert before["rollout"] == 25 and changed is True
+        assert text == start
+
+
+def test_rollout_absent_is_idempotent(tmp_path):
+    before, changed, text = render(tmp_path, b"FF_X=true\nB=2\n", rollout_absent=True)
+    assert before == {"exists": True, "enabled": True, "rollout": None} and changed is False

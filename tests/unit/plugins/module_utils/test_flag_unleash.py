@@ -29,9 +29,9 @@ def feature(enabled, *strategies):
     return {"name": "new-ui", "environments": [{"name": "development", "enabled": enabled, "strategies": list(strategies)}]}
 
 
-def writes(store, state, rollout=None):
+def writes(store, state, rollout=None, rollout_absent=False):
     before = store.read()
-    store.plan(before, desired_state(before, state, rollout))
+    store.plan(before, desired_state(before, state, rollout, rollout_absent), rollout_absent)
     return [(method, path.rsplit("/", 2)[-2:], body) for method, path, body, _what in store.writes]
 
 
@@ -57,6 +57,19 @@ def test_rollout_change_updates_the_existing_strategy_only():
 def test_archived_flag_is_revived_and_absent_archives():
     assert writes(Stub(None, archived=True), "enabled")[0][:2] == ("POST", ["revive", "new-ui"])
     assert writes(Stub(feature(True)), "absent") == [("DELETE", ["features", "new-ui"], None)]
+
+
+def test_rollout_absent_switches_off_then_deletes_every_active_rollout_strategy():
+    other = {"id": "d1", "name": "default", "parameters": {}}
+    paused = dict(strategy(80, "s3"), disabled=True)
+    calls = writes(Stub(feature(True, other, strategy(25, "s1"), strategy(50, "s2"), paused)), "disabled", rollout_absent=True)
+    assert calls == [("POST", ["development", "off"], None),
+                     ("DELETE", ["strategies", "s1"], None), ("DELETE", ["strategies", "s2"], None)]
+
+
+def test_rollout_absent_writes_nothing_without_a_rollout_strategy():
+    assert writes(Stub(feature(False, {"id": "d1", "name": "default", "parameters": {}})), "disabled", rollout_absent=True) == []
+    assert writes(Stub(feature(False)), "disabled", rollout_absent=True) == []
 
 
 def test_params_are_checked():
