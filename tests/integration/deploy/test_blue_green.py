@@ -331,6 +331,23 @@ def test_rollback_to_a_release_no_slot_runs_starts_it_first(bg_lab):
     assert "slot blue (port" in run.flat and "started) serves 1.0.0" in run.flat
 
 
+@pytest.mark.parametrize("settings, expected", [
+    ({"deploy_slots": {"blue": 8081}}, "deploy_slots (clinic_slot_ports) must name exactly two slots"),
+    ({"deploy_slots": {"blue": 8081, "green": 8081}}, "deploy_slots (clinic_slot_ports) must name exactly two slots"),
+    ({"deploy_slots": {"blue": 8081, "green": "eighty"}}, "each with its own local port"),
+    ({"deploy_slots": {"blue": 8081, "../x": 8082}}, "must name exactly two slots"),
+    ({"deploy_front_upstream_file": ""}, "and deploy_front_upstream_file (clinic_front_upstream_file)"),
+    ({"deploy_slot_restart_command": []}, "one of deploy_slot_restart_command or deploy_slot_service_unit"),
+])
+def test_bad_slot_settings_are_refused_before_anything_changes(bg_lab, settings, expected):
+    start, entries = state(bg_lab), record(bg_lab)
+    run = run_playbook(DEPLOY, inventory=bg_lab.inventory, env=bg_lab.env, extra_vars={"deploy_version": "1.1.0", **settings})
+    assert run.rc != 0
+    assert expected in run.flat and "Traceback" not in run.output, run.output[-3000:]
+    assert state(bg_lab) == start and record(bg_lab) == entries
+    assert not (Path(bg_lab.clinic(CODE)["app_root"]) / "deploy.lock").exists()
+
+
 def test_down_stops_both_slots_and_nginx(bg_lab):
     row = bg_lab.json("status", "--json")["clinics"][0]
     ours = [info["pid"] for info in row["slots"].values()] + [row["front_pid"]]
