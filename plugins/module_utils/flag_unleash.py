@@ -49,6 +49,7 @@ class UnleashFlags(object):
         self.warnings = []
         self.strategy = None
         self.rollout_strategies = []
+        self.other_strategies = []
         self.rollout_absent = False
         self.archived = False
         self.observed = None
@@ -118,6 +119,7 @@ class UnleashFlags(object):
             strategies = self.request("GET", self.env_path + "/strategies") or []
         ours = [item for item in strategies if item.get("name") == STRATEGY and not item.get("disabled")]
         self.rollout_strategies = ours
+        self.other_strategies = [item for item in strategies if item.get("name") != STRATEGY and not item.get("disabled")]
         self.strategy = ours[0] if ours else None
         rollout = None
         if self.strategy is not None:
@@ -154,6 +156,13 @@ class UnleashFlags(object):
         """The API calls that turn ``before`` into ``after``; ``rollout_absent`` deletes the rollout strategies."""
         self.wanted = after
         self.rollout_absent = rollout_absent
+        if rollout_absent and after["enabled"] and not self.other_strategies:
+            # Unleash switches an environment off when its last strategy is deleted, and gives one switched
+            # on without a strategy a flexibleRollout at 100 %: "on without a rollout" would never hold
+            raise FlagError("Unleash cannot keep %s switched on in %s without a rollout value: it has no other active "
+                            "strategy, and Unleash switches an environment off when its last strategy goes (and adds a "
+                            "%s at 100%% when one is switched on without any). Use state=disabled with "
+                            "rollout_absent=true, or rollout=100 for everyone" % (self.name, self.env, STRATEGY))
         if not after["exists"]:
             if before["exists"]:
                 self.writes.append(("DELETE", self.feature_path, None, "archive flag %s" % self.name))

@@ -60,9 +60,10 @@ options:
         other byte of the file is kept), V(redis) deletes the field C(<name>:rollout), V(unleash) deletes every
         active C(flexibleRollout) strategy of the flag in O(environment) (other strategies are left alone).
         Afterwards RV(after.rollout) is V(null). Nothing is written when there is no rollout value already."
-      - "V(unleash): an environment left switched on without any strategy is on for every user, and
-        Unleash itself may switch off an environment whose last strategy is deleted; RV(after) reports what
-        the server holds after the run."
+      - "V(unleash) with O(state=enabled): Unleash switches an environment off when its last strategy is
+        deleted, and adds a C(flexibleRollout) at 100 % to one switched on without a strategy. So the flag
+        must keep another active strategy (for example C(userWithId)); otherwise the module fails before
+        writing anything (use O(state=disabled), or O(rollout=100) for everyone)."
       - Use it to put a flag back to how it was before a rollout gave it a percentage.
       - Mutually exclusive with O(rollout).
     type: bool

@@ -163,3 +163,25 @@ def test_duplicate_keys_are_all_updated_with_a_warning(tmp_path):
     assert result["changed"] is True
     assert path.read_text() == "FEATURE_FLAG_NEW_UI=true\nOTHER=1\nFEATURE_FLAG_NEW_UI=true\n"
     assert any("set 2 times" in warning for warning in result["warnings"])
+
+
+def test_rollout_absent_removes_the_companion_line_and_keeps_every_other_byte(envfile):
+    added = run_module("feature_flag", flag(envfile, rollout=25))
+    assert added["changed"] is True and b"FEATURE_FLAG_NEW_UI_ROLLOUT=25\r\n" in envfile.read_bytes()
+    stat = os.stat(envfile)
+    check = run_module("feature_flag", flag(envfile, state="disabled", rollout_absent=True), check=True, diff=True)
+    assert check["changed"] is True and check["after"] == {"exists": True, "enabled": False, "rollout": None}
+    assert check["diff"]["after"] == "export FEATURE_FLAG_NEW_UI='false'   # new UI components\n"
+    assert "export FEATURE_FLAG_NEW_UI_ROLLOUT=25" in check["diff"]["before"]
+    assert os.stat(envfile).st_mtime_ns == stat.st_mtime_ns and b"_ROLLOUT=25" in envfile.read_bytes()
+
+    result = run_module("feature_flag", flag(envfile, state="disabled", rollout_absent=True))
+    assert result["changed"] is True and result["restart_required"] is True
+    assert result["before"] == {"exists": True, "enabled": True, "rollout": 25}
+    assert result["after"] == {"exists": True, "enabled": False, "rollout": None}
+    assert envfile.read_bytes() == MEDLINK
+
+    stat = os.stat(envfile)
+    again = run_module("feature_flag", flag(envfile, state="disabled", rollout_absent=True))
+    assert again["changed"] is False and again["writes"] == []
+    assert (os.stat(envfile).st_ino, os.stat(envfile).st_mtime_ns) == (stat.st_ino, stat.st_mtime_ns)

@@ -12,6 +12,8 @@ CASES = [
     ("rollout_too_high", dict(rollout=101), "rollout must be between 0 and 100"),
     ("rollout_negative", dict(rollout=-5), "rollout must be between 0 and 100"),
     ("rollout_with_absent", dict(state="absent", rollout=5), "rollout cannot be combined with state=absent"),
+    ("rollout_with_rollout_absent", dict(rollout=25, rollout_absent=True),
+     "rollout and rollout_absent=true are mutually exclusive"),
     ("unknown_state", dict(state="on"), "value of state must be one of: enabled, disabled, absent"),
     ("envfile_without_path", dict(path=None), "backend=envfile needs path"),
     ("unleash_without_token", dict(backend="unleash", path=None, api_url="http://127.0.0.1:9"),

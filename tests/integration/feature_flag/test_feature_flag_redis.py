@@ -66,3 +66,24 @@ def test_connection_options_and_errors(redis_server):
     redis_server.client().set("flags:string", "x")
     result = run_module("feature_flag", dict(params, key="flags:string"))
     assert result["failed"] is True and "not a hash of flags" in result["msg"]
+
+
+def test_rollout_absent_deletes_the_rollout_field(redis_server):
+    client = redis_server.client()
+    client.hset("flags:claims", mapping={"new_ui": "false", "other": "true"})
+    start = client.hgetall("flags:claims")
+    run_module("feature_flag", flag(redis_server, rollout=25))
+    check = run_module("feature_flag", flag(redis_server, state="disabled", rollout_absent=True), check=True)
+    assert check["changed"] is True and check["after"] == {"exists": True, "enabled": False, "rollout": None}
+    assert client.hget("flags:claims", "new_ui:rollout") == b"25"
+
+    result = run_module("feature_flag", flag(redis_server, state="disabled", rollout_absent=True))
+    assert result["changed"] is True, result.get("msg")
+    assert result["writes"] == ["HSET new_ui", "HDEL new_ui:rollout"]
+    assert result["after"] == {"exists": True, "enabled": False, "rollout": None}
+    assert client.hgetall("flags:claims") == start
+
+    writes = hset_calls(client)
+    again = run_module("feature_flag", flag(redis_server, state="disabled", rollout_absent=True))
+    assert again["changed"] is False and again["writes"] == [] and again["before"]["rollout"] is None
+    assert hset_calls(client) == writes

@@ -23,7 +23,7 @@ class ClaimsService:
         self.lock = threading.Lock()
 
     def rollout(self):
-        match = re.search(rb"^FEATURE_FLAG_NEW_UI_ROLLOUT=(\d+)", self.envfile.read_bytes(), re.M)
+        match = re.search(rb"^(?:export[ \t]+)?FEATURE_FLAG_NEW_UI_ROLLOUT=(\d+)", self.envfile.read_bytes(), re.M)
         return int(match.group(1)) if match else 0
 
     def health(self, _request):
@@ -79,6 +79,22 @@ def test_error_rate_breach_at_25_restores_the_start_and_fails(tmp_path, http_ser
     assert "Rollout of new_ui stopped at 25%" in output, run.output[-3000:]
     assert "error rate 0.15 is above the threshold 0.05" in output
     assert "30 errors of 200 requests" in output
+
+
+def test_breach_restores_a_flag_that_had_no_rollout_value_byte_for_byte(tmp_path, http_service):
+    """The steps add FEATURE_FLAG_NEW_UI_ROLLOUT; the restore removes it again (rollout_absent)."""
+    start = b"# claims service\r\nexport FEATURE_FLAG_NEW_UI='off'  # new UI\r\nAPP_PORT=8080\r\nLAST=line"
+    envfile = tmp_path / ".env.staging"
+    envfile.write_bytes(start)
+    claims = ClaimsService(envfile, breaks_at=25)
+    service = http_service({"/health": claims.health, "/metrics": claims.metrics})
+    run = run_playbook("playbooks/flag_rollout.yml", extra_vars=rollout_vars(service, envfile))
+    assert run.rc != 0
+    assert claims.rollouts_seen == [5, 5, 25, 25]
+    assert envfile.read_bytes() == start
+    output = " ".join(run.output.split())
+    assert "Rollout of new_ui stopped at 25%" in output, run.output[-3000:]
+    assert "'rollout': None" in output
 
 
 def test_health_breach_restores_a_flag_that_did_not_exist(tmp_path, http_service):

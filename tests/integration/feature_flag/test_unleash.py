@@ -137,3 +137,35 @@ def test_unknown_project_and_environment(unleash_server):
 def test_unreachable_server(unleash_server):
     result = run_module("feature_flag", flag(unleash_server, "x", api_url="http://127.0.0.1:9"))
     assert result["failed"] is True and "cannot reach Unleash at http://127.0.0.1:9" in result["msg"]
+
+
+def test_rollout_absent_removes_the_rollout_strategy(unleash_server):
+    """A disabled flag with no strategy gets a rollout, then rollout_absent puts it back: off, no strategy."""
+    name = "rollout-absent"
+    run_module("feature_flag", flag(unleash_server, name, state="disabled"))
+    assert env_state(unleash_server, name) == (False, [], [])
+    run_module("feature_flag", flag(unleash_server, name, rollout=25))
+    assert env_state(unleash_server, name)[:2] == (True, [25])
+
+    events = unleash_server.event_count()
+    check = run_module("feature_flag", flag(unleash_server, name, state="disabled", rollout_absent=True), check=True)
+    assert check["changed"] is True and check["after"] == {"exists": True, "enabled": False, "rollout": None}
+    assert unleash_server.event_count() == events
+
+    result = run_module("feature_flag", flag(unleash_server, name, state="disabled", rollout_absent=True))
+    assert result["changed"] is True, result.get("msg")
+    assert result["writes"] == [f"turn {name} off in development", "remove flexibleRollout at 25%"]
+    assert result["after"] == {"exists": True, "enabled": False, "rollout": None}
+    assert env_state(unleash_server, name) == (False, [], [])
+
+    events = unleash_server.event_count()
+    again = run_module("feature_flag", flag(unleash_server, name, state="disabled", rollout_absent=True))
+    assert again["changed"] is False and again["writes"] == []
+    assert unleash_server.event_count() == events
+
+    # on without a rollout: Unleash would switch the environment off (no strategy left), so it is refused
+    run_module("feature_flag", flag(unleash_server, name, rollout=25))
+    events, held = unleash_server.event_count(), env_state(unleash_server, name)
+    refused = run_module("feature_flag", flag(unleash_server, name, rollout_absent=True))
+    assert refused["failed"] is True and "without a rollout value" in refused["msg"]
+    assert unleash_server.event_count() == events and env_state(unleash_server, name) == held

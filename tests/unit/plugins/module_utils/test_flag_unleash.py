@@ -72,6 +72,15 @@ def test_rollout_absent_writes_nothing_without_a_rollout_strategy():
     assert writes(Stub(feature(False)), "disabled", rollout_absent=True) == []
 
 
+def test_rollout_absent_keeps_an_enabled_flag_only_with_another_strategy():
+    user = {"id": "u1", "name": "userWithId", "parameters": {"userIds": "42"}}
+    assert writes(Stub(feature(True, user, strategy(25))), "enabled", rollout_absent=True) == [
+        ("DELETE", ["strategies", "s1"], None)]
+    for store in (Stub(feature(True, strategy(25))), Stub(feature(False)), Stub(None)):
+        with pytest.raises(FlagError, match="cannot keep new-ui switched on in development without a rollout value"):
+            writes(store, "enabled", rollout_absent=True)
+
+
 def test_params_are_checked():
     with pytest.raises(FlagError, match="api_url must be"):
         check_unleash_params(dict(PARAMS, api_url="unleash.test"))
