@@ -389,8 +389,8 @@ class ReleaseRun(object):
 
     def run(self):
         state = self.params["state"]
-        if state in ("present", "started") or (state == "info" and self.params.get("image") and self.version):
-            self.result["image"] = self.ensure_image(look_only=state == "info")
+        if state in ("present", "started") or (state == "read" and self.params.get("image") and self.version):
+            self.result["image"] = self.ensure_image(look_only=state == "read")
         if state == "started":
             self.start()
         elif state == "stopped":

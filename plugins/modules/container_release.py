@@ -26,7 +26,7 @@ description:
   - V(stopped) stops the version's container (or, with O(others=true), every other running container of the
     clinic); stopped containers are kept, so an earlier version can be started again for a rollback.
   - V(absent) removes them; V(pruned) removes the clinic's stopped containers beyond the O(keep) newest;
-    V(info) only reports.
+    V(read) only reports.
   - Running the same task twice changes nothing the second time.
 author:
   - medops.runbook contributors (@medops-runbook)
@@ -34,7 +34,7 @@ options:
   state:
     description: What to make true; see the description.
     type: str
-    choices: [present, started, stopped, absent, pruned, info]
+    choices: [present, started, stopped, absent, pruned, read]
     default: started
   clinic:
     description: The clinic code; names the containers and selects them by label.
@@ -42,7 +42,7 @@ options:
     required: true
   version:
     description:
-      - The release version (letters, digits, C(.), C(_), C(+), C(-)). Required for every state but V(pruned) and V(info).
+      - The release version (letters, digits, C(.), C(_), C(+), C(-)). Required for every state but V(pruned) and V(read).
       - With O(state=pruned), a version that is never removed.
     type: str
   image:
@@ -204,7 +204,7 @@ EXAMPLES = r"""
 
 - name: List the clinic's containers
   medops.runbook.container_release:
-    state: info
+    state: read
     clinic: kin
   register: kin_containers
 """
@@ -244,7 +244,7 @@ pulled:
   type: bool
 image:
   description: The image of the version.
-  returned: with O(state=present) and O(state=started), and with O(state=info) when O(image) and O(version) are given
+  returned: with O(state=present) and O(state=started), and with O(state=read) when O(image) and O(version) are given
   type: dict
   sample: {"ref": "localhost/clinic-service:1.1.0", "present": true, "id": "sha256:bf5c...", "repo_digests": [], "tags": []}
 container:
@@ -289,7 +289,7 @@ from ansible_collections.medops.runbook.plugins.module_utils.container_docker im
 
 def argument_spec():
     spec = dict(
-        state=dict(type="str", choices=["present", "started", "stopped", "absent", "pruned", "info"], default="started"),
+        state=dict(type="str", choices=["present", "started", "stopped", "absent", "pruned", "read"], default="started"),
         clinic=dict(type="str", required=True),
         version=dict(type="str"),
         image=dict(type="str"),

@@ -184,7 +184,7 @@ def test_unreachable_docker_api_fails_clearly(release_images, clinic, ports, tmp
     assert result.get("failed") and result["changed"] is False
     assert f"cannot reach the Docker API at {missing}: no socket at {tmp_path}/nothing.sock" in result["msg"]
     assert "Traceback" not in result["_run"].output
-    refused = run_module("container_release", {"clinic": clinic, "state": "info",
+    refused = run_module("container_release", {"clinic": clinic, "state": "read",
                                                "docker_host": f"tcp://127.0.0.1:{free_port()}", "timeout": 5})
     assert refused.get("failed") and "connection refused" in refused["msg"], refused["msg"]
 

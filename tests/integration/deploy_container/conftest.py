@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from deploy_container_support import CODE, ContainerClinic, NginxFront, build_clinic_images
+from deploy_container_support import CODE, ContainerClinic, build_clinic_images
 from harness.podman import podman_api, remove_images, unique_repository  # noqa: F401  pylint: disable=unused-import
+from medops_lab.front import NginxFront, nginx_binary
 from medops_lab.servers import free_port
 from medops_lab.testing import LabHandle
 
@@ -26,7 +27,7 @@ def container_clinic(podman_api):  # pylint: disable=redefined-outer-name
     lab = LabHandle.create(prefix="medops-clab-")
     work = Path(tempfile.mkdtemp(prefix="medops-cdeploy-"))
     repository = unique_repository("medops-clinic")
-    front = None
+    front = nginx = None
     try:
         lab.up(clinics=1)
         lab.run("stop-service", CODE)
@@ -34,16 +35,16 @@ def container_clinic(podman_api):  # pylint: disable=redefined-outer-name
         ports = [free_port(), free_port()]
         while ports[1] == ports[0]:
             ports[1] = free_port()
-        front = NginxFront(work / "front")
-        (work / "front").mkdir()
-        front.start(first_port=ports[0])
+        front = NginxFront(work / "front", free_port(), CODE, nginx_binary())
+        front.write(first_port=ports[0])
+        nginx = front.process(work / "run").start()
         clinic = ContainerClinic(lab, front, work, repository, ids, ports, podman_api)
         clinic.app_root.mkdir()
         clinic.write_inventory()
         yield clinic
     finally:
         remove_images(repository)  # with --force, this also removes every container made from them
-        if front:
-            front.stop()
+        if nginx:
+            nginx.stop()
         lab.run("down", "--purge", check=False)
         shutil.rmtree(work, ignore_errors=True)

@@ -1,13 +1,12 @@
-"""The clinic of the container deploy tests: an nginx front of the test's own, the clinic images
-built from the lab's release artifacts, the inventory, and what the tests read back."""
+"""The clinic of the container deploy tests: the clinic images built from the lab's release
+artifacts, the inventory (the front is the lab's nginx front, medops_lab.front), and what the
+tests read back."""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
-import signal
-import subprocess
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -16,60 +15,11 @@ import yaml
 
 from harness.podman import BASE_IMAGE, build_image
 from medops_lab import artifacts
-from medops_lab.servers import free_port, wait_for_port
 
 HERE = Path(__file__).resolve().parent
 VERSIONS = ("1.0.0", "1.1.0", "1.2.0-bad")
 CODE = "kin"
 CONFIG_IN_CONTAINER = "/srv/shared/service.conf"
-
-
-class NginxFront:
-    """nginx on a free loopback port, everything under one directory, in the foreground so the
-    test owns its pid. Its upstream block includes ``upstream_file``, which the deploy rewrites."""
-
-    def __init__(self, directory: Path):
-        self.dir = directory
-        self.port = free_port()
-        self.upstream_file = directory / "upstream.conf"
-        self.conf = directory / "nginx.conf"
-        self.proc: subprocess.Popen | None = None
-        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-        self.argv = [nginx, "-p", f"{directory}/", "-e", str(directory / "error.log"), "-c", str(self.conf)]
-
-    def start(self, first_port: int) -> "NginxFront":
-        temp = "\n".join(f"    {name}_temp_path {self.dir / name};" for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-        self.upstream_file.write_text(f"server 127.0.0.1:{first_port};\n")
-        self.conf.write_text(f"""\
-daemon off;
-worker_processes 1;
-pid {self.dir / 'nginx.pid'};
-events {{ worker_connections 256; }}
-http {{
-{temp}
-    access_log {self.dir / 'access.log'};
-    upstream clinic {{ include {self.upstream_file}; }}
-    server {{
-        listen 127.0.0.1:{self.port};
-        location / {{ proxy_pass http://clinic; }}
-    }}
-}}
-""")
-        self.proc = subprocess.Popen(self.argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for_port(self.port, process=self.proc)
-        return self
-
-    def live_port(self) -> int:
-        return int(self.upstream_file.read_text().split("server 127.0.0.1:")[1].split(";")[0])
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGQUIT)  # graceful: workers finish, then the master exits
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=30)
 
 
 def get_json(url: str):
@@ -83,7 +33,7 @@ def get_json(url: str):
         return None, {}
 
 
-def build_clinic_images(lab: LabHandle, repository: str, work: Path) -> dict:
+def build_clinic_images(lab, repository: str, work: Path) -> dict:
     ids = {}
     for version in VERSIONS:
         context = work / version
@@ -140,8 +90,8 @@ class ContainerClinic:
                                    "health": base + "/health", "db": base + "/health/db"},
             "clinic_app_root": str(self.app_root),
             "clinic_front_upstream_file": str(self.front.upstream_file),
-            "clinic_front_check_command": self.front.argv + ["-t", "-q"],
-            "clinic_front_reload_command": self.front.argv + ["-s", "reload"],
+            "clinic_front_check_command": self.front.check_command(),
+            "clinic_front_reload_command": self.front.reload_command(),
             "clinic_container_image": self.repository,
             "clinic_container_ports": self.ports,
             # The release's migrations run in a one-off container of the new image, against the lab database.

@@ -191,9 +191,9 @@ def test_bad_params_are_named(extra, message):
         check_params(params(**extra))
 
 
-def test_pruned_and_info_need_no_version():
+def test_pruned_and_read_need_no_version():
     check_params(params(state="pruned", version=None, image=None, ports=None))
-    check_params(params(state="info", version=None, image=None, ports=None))
+    check_params(params(state="read", version=None, image=None, ports=None))
 
 
 # -- ReleaseRun with a fake backend ---------------------------------------------------------------------
@@ -370,7 +370,7 @@ def test_absent_stops_then_removes_and_pruned_protects():
     assert result["removed"] == ["kin-1.1.0"] and set(backend.boxes) == {"kin-1.0.0"}
 
 
-def test_info_changes_nothing_and_lists_the_clinics_containers():
+def test_read_changes_nothing_and_lists_the_clinics_containers():
     backend = FakeBackend(containers=[box("1.0.0", 8101), box("2.0.0", 8102, clinic="other")])
-    result = run(backend, state="info", version=None, image=None)
+    result = run(backend, state="read", version=None, image=None)
     assert not result["changed"] and [c["name"] for c in result["containers"]] == ["kin-1.0.0"] and backend.calls == []

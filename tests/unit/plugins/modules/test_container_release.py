@@ -41,6 +41,6 @@ def test_bad_input_fails_before_connecting(capsys, tmp_path):
 
 
 def test_an_unreachable_api_is_one_sentence(capsys, tmp_path):
-    result = run_main(capsys, {"clinic": "kin", "state": "info", "docker_host": f"unix://{tmp_path}/none.sock"})
+    result = run_main(capsys, {"clinic": "kin", "state": "read", "docker_host": f"unix://{tmp_path}/none.sock"})
     assert result["failed"] and "no socket at" in result["msg"] and "exception" not in result
     assert result["changed"] is False
