@@ -18,7 +18,8 @@ PSYCOPG2_IMPORT_ERROR = None
 try:
     import psycopg2
     import psycopg2.extensions
-    from psycopg2 import sql
+    # Not used here: the module_utils take sql from this module, with psycopg2.
+    from psycopg2 import sql  # pylint: disable=unused-import
 except ImportError:
     PSYCOPG2_IMPORT_ERROR = traceback.format_exc()
     psycopg2 = None
