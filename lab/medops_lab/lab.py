@@ -422,7 +422,10 @@ class Lab:
         """Give the clinic's queue its BullMQ meta hash, as a queue in use has: BullMQ writes it on
         the first pause (or job), and medops.runbook.queue_pause refuses queues that have none."""
         prefix, name = clinic["queue_prefix"], clinic["queue"]
-        if self.redis().client().exists(f"{prefix}:{name}:meta"):
+        # A queue that has been used needs nothing: resuming it removes meta's `paused` field and
+        # with it an otherwise empty meta hash, but its job counter and event stream stay. Pausing
+        # and resuming it again here would only wake its worker late.
+        if self.redis().client().exists(*(f"{prefix}:{name}:{suffix}" for suffix in ("meta", "id", "events"))):
             return False
         import asyncio
 
