@@ -66,24 +66,9 @@ def test_healthy_rollout_reaches_100(tmp_path, http_service):
     assert "new_ui is at 100% after 4 steps" in run.output
 
 
-def test_error_rate_breach_at_25_restores_the_start_and_fails(tmp_path, http_service):
-    envfile = tmp_path / ".env.staging"
-    envfile.write_bytes(ENV)
-    claims = ClaimsService(envfile, breaks_at=25)
-    service = http_service({"/health": claims.health, "/metrics": claims.metrics})
-    run = run_playbook("playbooks/flag_rollout.yml", extra_vars=rollout_vars(service, envfile))
-    assert run.rc != 0
-    assert envfile.read_bytes() == ENV
-    assert claims.rollouts_seen == [5, 5, 25, 25]
-    output = " ".join(run.output.split())
-    assert "Rollout of new_ui stopped at 25%" in output, run.output[-3000:]
-    assert "error rate 0.15 is above the threshold 0.05" in output
-    assert "30 errors of 200 requests" in output
-
-
-def test_breach_restores_a_flag_that_had_no_rollout_value_byte_for_byte(tmp_path, http_service):
-    """The steps add FEATURE_FLAG_NEW_UI_ROLLOUT; the restore removes it again (rollout_absent)."""
-    start = b"# claims service\r\nexport FEATURE_FLAG_NEW_UI='off'  # new UI\r\nAPP_PORT=8080\r\nLAST=line"
+def breach_at_25(tmp_path, http_service, start):
+    """Run the playbook on an env file holding ``start`` against a service whose errors grow from 25 %;
+    returns (the file, the playbook's output on one line) after checking the breach stopped the run at 25 %."""
     envfile = tmp_path / ".env.staging"
     envfile.write_bytes(start)
     claims = ClaimsService(envfile, breaks_at=25)
@@ -91,9 +76,23 @@ def test_breach_restores_a_flag_that_had_no_rollout_value_byte_for_byte(tmp_path
     run = run_playbook("playbooks/flag_rollout.yml", extra_vars=rollout_vars(service, envfile))
     assert run.rc != 0
     assert claims.rollouts_seen == [5, 5, 25, 25]
-    assert envfile.read_bytes() == start
     output = " ".join(run.output.split())
     assert "Rollout of new_ui stopped at 25%" in output, run.output[-3000:]
+    return envfile, output
+
+
+def test_error_rate_breach_at_25_restores_the_start_and_fails(tmp_path, http_service):
+    envfile, output = breach_at_25(tmp_path, http_service, ENV)
+    assert envfile.read_bytes() == ENV
+    assert "error rate 0.15 is above the threshold 0.05" in output
+    assert "30 errors of 200 requests" in output
+
+
+def test_breach_restores_a_flag_that_had_no_rollout_value_byte_for_byte(tmp_path, http_service):
+    """The steps add FEATURE_FLAG_NEW_UI_ROLLOUT; the restore removes it again (rollout_absent)."""
+    start = b"# claims service\r\nexport FEATURE_FLAG_NEW_UI='off'  # new UI\r\nAPP_PORT=8080\r\nLAST=line"
+    envfile, output = breach_at_25(tmp_path, http_service, start)
+    assert envfile.read_bytes() == start
     assert "'rollout': None" in output
 
 
