@@ -59,7 +59,7 @@ options:
       - "The flag has no rollout value at all: V(envfile) removes the companion line O(rollout_suffix) (every
         other byte of the file is kept), V(redis) deletes the field C(<name>:rollout), V(unleash) deletes every
         active C(flexibleRollout) strategy of the flag in O(environment) (other strategies are left alone).
-        Afterwards RV(after.rollout) is V(null). Nothing is written when there is no rollout value already."
+        Afterwards C(rollout) in RV(after) is V(null). Nothing is written when there is no rollout value already."
       - "V(unleash) with O(state=enabled): Unleash switches an environment off when its last strategy is
         deleted, and adds a C(flexibleRollout) at 100 % to one switched on without a strategy. So the flag
         must keep another active strategy (for example C(userWithId)); otherwise the module fails before
