@@ -35,6 +35,10 @@ CASES = {
         ({"deploy_version": "1.1.0", "deploy_health_interval": "fast"}, "deploy_health_interval"),
         ({"deploy_version": "1.1.0", "deploy_secret_vars": "clinic_db_password"}, None),  # a string becomes a list
         ({"deploy_version": "1.1.0", "deploy_min_free_disk_mb": [1]}, "deploy_min_free_disk_mb"),
+        ({"deploy_version": "1.1.0", "deploy_container_pull": "sometimes"}, "deploy_container_pull"),
+        ({"deploy_version": "1.1.0", "deploy_container_ports": ["http", "https"]}, "deploy_container_ports"),
+        ({"deploy_version": "1.1.0", "deploy_container_env": ["DB_PASSWORD=x"]}, "deploy_container_env"),
+        ({"deploy_version": "1.1.0", "deploy_container_keep": "a few"}, "deploy_container_keep"),
     ],
     "rollback": [
         ({"rollback_restore_db": [True]}, "rollback_restore_db"),
