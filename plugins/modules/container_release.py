@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: container_release
 short_description: Run a clinic's release as a container through the Docker API
-version_added: "0.2.0"
+version_added: "0.1.0"
 description:
   - Manages the containers of one clinic, one per release version, through the Docker API with the docker Python SDK.
     Works with Docker and with podman's Docker-compatible API (C(podman system service)).
