@@ -186,4 +186,14 @@ def test_rollback_goes_to_the_previous_good_release(lab):
     assert lab.version("gom") == "1.0.0" and lab.get("gom", "/api/version")[1]["version"] == "1.0.0"
     assert record(lab, "gom")[-1]["kind"] == "rollback" and record(lab, "gom")[-1]["outcome"] == "success"
     assert {lab.version(code) for code in ("kin", "lub")} == {"1.1.0"}
+
+    # The same rollback again (a retried job): the target is live and healthy, so nothing changes.
+    pids, entries = sorted(lab.pids()), len(record(lab, "gom"))
+    again = run_playbook(ROLLBACK, "--limit", "gom", inventory=lab.inventory, env=lab.env,
+                         extra_vars={"rollback_version": "1.0.0"})
+    assert again.rc == 0, again.output[-4000:]
+    assert "1.0.0 is already live and healthy; nothing to do" in again.output
+    assert "changed=0" in again.output.split("PLAY RECAP")[-1]
+    assert sorted(lab.pids()) == pids, "no service was restarted"
+    assert len(record(lab, "gom")) == entries and lab.version("gom") == "1.0.0"
     assert deploy(lab, "1.1.0", "--limit", "gom").rc == 0
