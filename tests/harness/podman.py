@@ -107,8 +107,13 @@ def unique_repository(prefix: str) -> str:
 
 
 def build_image(context: Path, tag: str) -> str:
-    """``podman build`` of ``context`` (its Containerfile) as ``tag``; returns the image id."""
-    proc = podman("build", "--quiet", "--tag", tag, "--file", str(context / "Containerfile"), str(context), timeout=600)
+    """``podman build`` of ``context`` (its Containerfile) as ``tag``; returns the image id.
+
+    A label unique to this build gives the image an id of its own: without it, the layer cache
+    hands two runs building the same files the same image, and one run's cleanup removes the
+    other's."""
+    proc = podman("build", "--quiet", "--tag", tag, "--label", f"medops.test.build={uuid.uuid4().hex}",
+                  "--file", str(context / "Containerfile"), str(context), timeout=600)
     return "sha256:" + proc.stdout.strip().splitlines()[-1]
 
 
@@ -120,9 +125,13 @@ def remove_containers(clinic: str) -> None:
 
 
 def remove_images(repository: str) -> None:
-    refs = podman("images", "--quiet", "--filter", f"reference={repository}", check=False).stdout.split()
-    if refs:
-        podman("rmi", "--force", *sorted(set(refs)), check=False)
+    """Every tag of ``repository`` (with --force, containers made from them go too). By name, not
+    by id, so an image some other tag also names is only untagged."""
+    names = podman("images", "--format", "{{.Repository}}:{{.Tag}}", "--filter", f"reference={repository}",
+                   check=False).stdout.split()
+    names = sorted(set(n for n in names if n.startswith(repository + ":")))
+    if names:
+        podman("rmi", "--force", *names, check=False)
 
 
 def clinic_containers(client, clinic: str) -> dict:

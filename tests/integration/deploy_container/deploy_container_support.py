@@ -9,6 +9,7 @@ import os
 import shutil
 import urllib.error
 import urllib.request
+import uuid
 from pathlib import Path
 
 import yaml
@@ -18,7 +19,7 @@ from medops_lab import artifacts
 
 HERE = Path(__file__).resolve().parent
 VERSIONS = ("1.0.0", "1.1.0", "1.2.0-bad")
-CODE = "kin"
+CODE = "kin"  # the lab's clinic (database, queue, shared configuration)
 CONFIG_IN_CONTAINER = "/srv/shared/service.conf"
 
 
@@ -60,6 +61,9 @@ class ContainerClinic:
         self.api = api
         self.client = api.client()
         self.app_root = work / "app"
+        # The clinic code the deploy sees, which names the containers: unique, so two runs on one
+        # machine (one podman storage) never touch each other's containers.
+        self.code = CODE + uuid.uuid4().hex[:6]
         self.inventory = work / "inventory.yml"
 
     def url(self, path: str) -> str:
@@ -73,7 +77,7 @@ class ContainerClinic:
         return os.path.basename(os.readlink(current)) if current.is_symlink() else ""
 
     def containers(self) -> dict:
-        found = self.client.containers.list(all=True, filters={"label": [f"medops.runbook.clinic={CODE}"]})
+        found = self.client.containers.list(all=True, filters={"label": [f"medops.runbook.clinic={self.code}"]})
         return {c.labels["medops.runbook.version"]: (c.status, int(c.labels["medops.runbook.port"]), c.id) for c in found}
 
     def statuses(self) -> dict:
@@ -85,6 +89,7 @@ class ContainerClinic:
         base = self.url("")
         volume = f"{shared}:{os.path.dirname(CONFIG_IN_CONTAINER)}"
         hostvars.update({
+            "clinic_code": self.code,
             "clinic_base_url": base,
             "clinic_health_urls": {"live": base + "/health/live", "ready": base + "/health/ready",
                                    "health": base + "/health", "db": base + "/health/db"},

@@ -94,7 +94,7 @@ def test_deploy_starts_the_new_version_beside_the_old_and_then_stops_the_old(con
     assert versions == sorted(versions) and set(versions) <= {"1.0.0", "1.1.0"}, versions
     last = record(clinic)[-1]
     assert last["outcome"] == "success" and [s["step"] for s in last["steps"]][:3] == ["record_start", "backup", "drain"]
-    assert "kin: 1.0.0 -> 1.1.0 | success" in run.flat
+    assert f"{clinic.code}: 1.0.0 -> 1.1.0 | success" in run.flat
     assert not queue_paused(clinic)
 
 
@@ -127,7 +127,7 @@ def test_a_bad_image_never_gets_traffic_and_the_old_container_keeps_serving(cont
     with FrontWatcher(clinic) as watcher:
         run = deploy(clinic, "1.2.0-bad")
     assert run.rc != 0
-    assert "kin: deploy of 1.2.0-bad failed at step 'switch'" in run.flat, run.output[-5000:]
+    assert f"{clinic.code}: deploy of 1.2.0-bad failed at step 'switch'" in run.flat, run.output[-5000:]
     assert "failed its checks" in run.flat and "traffic stayed on 1.1.0" in run.flat
     assert watcher.answers and set(watcher.answers) == {(200, "1.1.0")}, set(watcher.answers)
     containers = clinic.containers()
@@ -159,7 +159,7 @@ def test_a_failure_after_the_switch_brings_the_old_container_back(container_clin
     assert clinic.live() == "1.0.0"
     run = deploy(clinic, "1.1.0", deploy_smoke_tests=[{"name": "missing page", "path": "/no-such-page", "status": 200}])
     assert run.rc != 0
-    assert "kin: deploy of 1.1.0 failed at step 'smoke'" in run.flat, run.output[-5000:]
+    assert f"{clinic.code}: deploy of 1.1.0 failed at step 'smoke'" in run.flat, run.output[-5000:]
     assert "Rolled back to 1.0.0" in run.flat
     assert clinic.served() == "1.0.0" and clinic.live() == "1.0.0"
     assert get_json(clinic.url("/health/ready"))[0] == 200  # the database is back without 0002 too
