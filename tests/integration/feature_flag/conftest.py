@@ -6,12 +6,10 @@ and is reused by later runs; a clean clone installs it on first use (about 40 s 
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import secrets
 import shutil
-import subprocess
 import tempfile
 import time
 import urllib.error
@@ -21,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.npm import ensure_npm_packages
 from medops_lab.servers import LOOPBACK, ManagedProcess, free_port
 
 HERE = Path(__file__).resolve().parent
@@ -34,25 +33,7 @@ def unleash_dir() -> Path:
 
 def ensure_unleash_installed(target: Path) -> Path:
     """npm install unleash-server into ``target`` unless a previous run did; returns ``target``."""
-    if not shutil.which("node") or not shutil.which("npm"):
-        pytest.skip("node and npm are needed for the Unleash tests (Debian: apt-get install nodejs npm)")
-    target.mkdir(parents=True, exist_ok=True)
-    marker = target / "node_modules" / "unleash-server" / "package.json"
-    # a lock: two pytest processes must not run npm in the same directory at once
-    with open(target / ".install.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if marker.exists():
-            TIMINGS["npm_install_s"] = 0.0
-            return target
-        package = target / "package.json"
-        if not package.exists():
-            package.write_text(json.dumps({"name": "medops-unleash-test-server", "private": True}) + "\n")
-        started = time.monotonic()
-        proc = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--loglevel=error", UNLEASH_PACKAGE],
-                              cwd=target, capture_output=True, text=True, timeout=900, check=False)
-        TIMINGS["npm_install_s"] = round(time.monotonic() - started, 1)
-        if proc.returncode != 0 or not marker.exists():
-            pytest.fail(f"npm install {UNLEASH_PACKAGE} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    TIMINGS["npm_install_s"] = ensure_npm_packages(target, [UNLEASH_PACKAGE], "unleash-server")
     return target
 
 

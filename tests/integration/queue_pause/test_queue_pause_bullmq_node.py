@@ -1,14 +1,14 @@
 """queue_pause against the Node.js BullMQ (the reference implementation); passed with npm bullmq 5.81.3 and 6.2.0.
 
-Needs ``node`` and a directory where ``npm install bullmq@<version> ioredis`` ran, given as
-QP_BULLMQ_NODE_DIR (the npm registry is not part of CI, so the test skips without it).
+Needs ``node`` and npm: ``bullmq@5`` and ``ioredis`` are installed on first use into ``.bullmq-node/``
+beside this file (git-ignored) and reused; QP_BULLMQ_NODE_DIR names another directory (e.g. one with
+``bullmq@6``).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -16,14 +16,16 @@ from pathlib import Path
 import pytest
 
 from harness.ansible import run_module
+from harness.npm import ensure_npm_packages
 from qp_support import redis_args
 
-NODE_DIR = os.environ.get("QP_BULLMQ_NODE_DIR")
+NODE_DIR = Path(os.environ.get("QP_BULLMQ_NODE_DIR") or Path(__file__).with_name(".bullmq-node"))
 HELPER = Path(__file__).with_name("bullmq_node.js")
 
-pytestmark = pytest.mark.skipif(
-    not (NODE_DIR and shutil.which("node") and Path(NODE_DIR, "node_modules", "bullmq").is_dir()),
-    reason="set QP_BULLMQ_NODE_DIR to a directory where `npm install bullmq@5 ioredis` ran (and install node)")
+
+@pytest.fixture(scope="module", autouse=True)
+def bullmq_node_installed():
+    ensure_npm_packages(NODE_DIR, ["bullmq@5", "ioredis"], "bullmq")
 
 
 def node_env(redis_server):
