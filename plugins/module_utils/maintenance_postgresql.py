@@ -3,6 +3,9 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """PostgreSQL upkeep: a reachability check, VACUUM ANALYZE, REINDEX and retention purges.
 
+VACUUM goes, by default, only to the tables that need it (dead rows, or rows changed since their
+last ANALYZE), so a window with nothing to do changes nothing and says so.
+
 Purges delete in batches with a commit per batch, so a purge of millions of rows never holds one
 long transaction (or its locks) and can be interrupted without losing the work already done.
 """
@@ -72,6 +75,34 @@ class PostgresMaintenance(object):
         # VACUUM cannot run inside a transaction block, hence autocommit.
         return self._autocommit(sql.SQL("VACUUM ANALYZE" if analyze else "VACUUM"), "VACUUM")
 
+    def tables_needing_vacuum(self):
+        """(schema, table) pairs of the tables with dead rows or rows changed since their last ANALYZE.
+
+        The statistics are the server's, as autovacuum reads them; a backend's own writes reach
+        them when its transaction ends, so the caller adds the tables it has just purged.
+        """
+        with self.conn.cursor() as cur:
+            cur.execute("SELECT schemaname, relname FROM pg_stat_user_tables"
+                        " WHERE n_dead_tup > 0 OR n_mod_since_analyze > 0 ORDER BY 1, 2")
+            rows = cur.fetchall()
+        self.conn.rollback()
+        return [tuple(row) for row in rows]
+
+    def qualified_name(self, table):
+        """``table`` -> (schema, table), an unqualified name taking the session's current schema."""
+        schema, name = split_table(table)
+        if schema is None:
+            with self.conn.cursor() as cur:
+                cur.execute("SELECT current_schema()")
+                schema = cur.fetchone()[0]
+            self.conn.rollback()
+        return (schema, name)
+
+    def vacuum_tables(self, tables):
+        """One ``VACUUM (ANALYZE)`` over the given (schema, table) pairs."""
+        names = sql.SQL(", ").join(sql.Identifier(schema, name) for schema, name in tables)
+        return self._autocommit(sql.SQL("VACUUM (ANALYZE) {}").format(names), "VACUUM")
+
     def analyze(self):
         return self._autocommit(sql.SQL("ANALYZE"), "ANALYZE")
 
@@ -125,4 +156,17 @@ class PostgresMaintenance(object):
                 break
             result["deleted"] += deleted
             result["batches"].append(deleted)
+        self._publish_statistics()
         return result
+
+    def _publish_statistics(self):
+        """Hand this session's row counts to the server now (PostgreSQL 15 and later).
+
+        Otherwise they arrive when the session next idles, possibly after the VACUUM that follows
+        has zeroed the table's dead-row count, and the next window would vacuum it again.
+        """
+        if self.conn.server_version < 150000:
+            return
+        with self.conn.cursor() as cur:
+            cur.execute("SELECT pg_stat_force_next_flush()")
+        self.conn.commit()

@@ -50,9 +50,20 @@ options:
     description: PostgreSQL database. Required with O(engine=postgresql).
     type: str
   vacuum:
-    description: Run C(VACUUM ANALYZE) on the database.
+    description:
+      - Run C(VACUUM ANALYZE). Which tables it covers is O(vacuum_scope)'s choice.
     type: bool
     default: false
+  vacuum_scope:
+    description:
+      - V(needed) vacuums only the tables that need it, those with dead rows or with rows changed
+        since their last C(ANALYZE) (the server's statistics), plus the tables a purge of this run
+        deleted from. A database with nothing to vacuum reports no change, so a repeated window is
+        idempotent.
+      - V(all) vacuums the whole database every time (and always reports a change).
+    type: str
+    choices: [needed, all]
+    default: needed
   reindex:
     description: Run C(REINDEX DATABASE) (takes locks; run it in a maintenance window).
     type: bool
@@ -132,6 +143,14 @@ vacuum_seconds:
   description: How long C(VACUUM ANALYZE) took.
   returned: when vacuum ran
   type: float
+vacuumed:
+  description:
+    - The tables (C(schema.table)) vacuumed, or in check mode the ones that would be; C([]) when none
+      needed it. With O(vacuum_scope=all) it is C(["*"]), the whole database.
+  returned: when vacuum is true
+  type: list
+  elements: str
+  sample: ["public.audit_log"]
 reindex_seconds:
   description: How long C(REINDEX) took.
   returned: when reindex ran
@@ -194,9 +213,7 @@ def run_postgresql(module, result):
             result["purged"].append(purged)
             result["changed"] = result["changed"] or purged["matching"] > 0
         if p["vacuum"]:
-            result["changed"] = True
-            if not module.check_mode:
-                result["vacuum_seconds"] = db.vacuum()
+            run_vacuum(module, db, result)
         if p["reindex"]:
             result["changed"] = True
             if not module.check_mode:
@@ -205,6 +222,22 @@ def run_postgresql(module, result):
         module.fail_json(msg=str(exc), **result)
     finally:
         db.close()
+
+
+def run_vacuum(module, db, result):
+    """VACUUM ANALYZE the whole database, or (the default) only the tables that need it."""
+    if module.params["vacuum_scope"] == "all":
+        result.update(changed=True, vacuumed=["*"])
+        if not module.check_mode:
+            result["vacuum_seconds"] = db.vacuum()
+        return
+    purged = [db.qualified_name(rule["table"]) for rule in result["purged"] if rule["matching"] > 0]
+    tables = sorted(set(db.tables_needing_vacuum()) | set(purged))
+    result["vacuumed"] = ["%s.%s" % table for table in tables]
+    if tables:
+        result["changed"] = True
+        if not module.check_mode:
+            result["vacuum_seconds"] = db.vacuum_tables(tables)
 
 
 def run_redis(module, result):
@@ -232,6 +265,7 @@ def main():
             login_password=dict(type="str", no_log=True),
             database=dict(type="str"),
             vacuum=dict(type="bool", default=False),
+            vacuum_scope=dict(type="str", choices=["needed", "all"], default="needed"),
             reindex=dict(type="bool", default=False),
             purge=dict(type="list", elements="dict", default=[], options=dict(
                 table=dict(type="str", required=True),

@@ -1,5 +1,7 @@
 """db_maintenance against a real PostgreSQL and a real Redis started by the tests."""
 
+import contextlib
+
 import pytest
 
 from harness.ansible import run_module
@@ -41,6 +43,55 @@ def test_purge_removes_exactly_the_old_rows_in_batches(pg_server, audit_db):
     assert _ages(pg_server, audit_db) == {10: 250, 89: 250}
     again = run_module("db_maintenance", dict(_connection(pg_server, audit_db), purge=[rule]))
     assert again["changed"] is False and again["purged"][0]["deleted"] == 0
+
+
+def _write(pg_server, database, statement):
+    """Run ``statement`` and make its table statistics visible to other sessions at once.
+
+    A backend hands its counts to the server when it goes idle, at most once a second, or when it
+    exits (after the client has already moved on); the forced flush happens before it answers.
+    """
+    with contextlib.closing(pg_server.connect(database)) as conn, conn.cursor() as cur:
+        cur.execute(statement)
+        cur.execute("SELECT pg_stat_force_next_flush()")
+
+
+def _vacuum_counts(pg_server, database):
+    return dict(pg_server.execute("SELECT relname, vacuum_count FROM pg_stat_user_tables", dbname=database))
+
+
+def test_vacuum_goes_only_to_tables_that_need_it_and_a_second_run_changes_nothing(pg_server, pg_database):
+    for table in ("visits", "invoices"):
+        _write(pg_server, pg_database, f"CREATE TABLE {table} AS SELECT n FROM generate_series(1, 500) AS n")
+    connection = _connection(pg_server, pg_database)
+    first = run_module("db_maintenance", dict(connection, vacuum=True))
+    assert first["changed"] is True and first["vacuumed"] == ["public.invoices", "public.visits"], first
+    assert _vacuum_counts(pg_server, pg_database) == {"visits": 1, "invoices": 1}
+
+    again = run_module("db_maintenance", dict(connection, vacuum=True))
+    assert again["changed"] is False and again["vacuumed"] == [] and "vacuum_seconds" not in again, again
+
+    _write(pg_server, pg_database, "DELETE FROM invoices WHERE n <= 100")
+    preview = run_module("db_maintenance", dict(connection, vacuum=True), check=True)
+    assert preview["changed"] is True and preview["vacuumed"] == ["public.invoices"]
+    assert _vacuum_counts(pg_server, pg_database) == {"visits": 1, "invoices": 1}
+    third = run_module("db_maintenance", dict(connection, vacuum=True))
+    assert third["vacuumed"] == ["public.invoices"]
+    assert _vacuum_counts(pg_server, pg_database) == {"visits": 1, "invoices": 2}
+
+    whole = run_module("db_maintenance", dict(connection, vacuum=True, vacuum_scope="all"))
+    assert whole["changed"] is True and whole["vacuumed"] == ["*"] and "vacuum_seconds" in whole
+    assert _vacuum_counts(pg_server, pg_database) == {"visits": 2, "invoices": 3}
+
+
+def test_a_purge_and_its_vacuum_leave_nothing_for_the_next_window(pg_server, audit_db):
+    rule = {"table": "audit_log", "column": "created_at", "older_than_days": 90, "batch_size": 300}
+    args = dict(_connection(pg_server, audit_db), purge=[rule], vacuum=True)
+    first = run_module("db_maintenance", args)
+    assert first["purged"][0]["deleted"] == 750 and first["vacuumed"] == ["public.audit_log"], first
+    again = run_module("db_maintenance", args)
+    assert again["changed"] is False, again
+    assert again["purged"][0]["matching"] == 0 and again["vacuumed"] == []
 
 
 def test_check_mode_counts_and_deletes_nothing(pg_server, audit_db):

@@ -75,8 +75,15 @@ def test_maintenance_purges_exactly_the_old_rows_and_check_mode_only_counts(lab,
     run = run_playbook(REPO / "playbooks" / "maintenance.yml", "--limit", "kin", inventory=lab.inventory, env=lab.env, extra_vars=PURGE)
     assert run.rc == 0, run.output[-3000:]
     assert "80 of 80 rows older than 90 days removed in 4 batches" in run.flat
+    assert "the maintenance page goes up" in run.flat and "Page | write the maintenance page" in run.output
     assert audit_rows() == {10: 40, 89: 40}
     assert not (Path(lab.clinic("kin")["app_root"]) / "shared" / "maintenance.html").exists()
+    again = run_playbook(REPO / "playbooks" / "maintenance.yml", "--limit", "kin", inventory=lab.inventory, env=lab.env, extra_vars=PURGE)
+    assert again.rc == 0, again.output[-3000:]
+    assert "nothing to do in the database; the maintenance page stays down" in again.flat, again.output[-3000:]
+    assert "changed=0" in again.output.split("PLAY RECAP")[-1], again.output[-3000:]
+    assert "Page | write the maintenance page" not in again.output
+    assert audit_rows() == {10: 40, 89: 40}
 
 
 def test_maintenance_page_is_off_after_a_run_that_failed_in_the_middle(lab, audit_rows):
