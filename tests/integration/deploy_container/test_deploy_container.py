@@ -183,16 +183,19 @@ def test_old_stopped_containers_are_pruned_beyond_the_keep_count(container_clini
     assert Path(clinic.app_root / "releases" / "1.2.0-bad").is_dir()  # the release record stays; only the container went
 
 
+def _what_a_deploy_could_change(clinic):
+    """The clinic's containers, deploy record, releases on disk and backups."""
+    return (clinic.containers(), record(clinic), sorted(p.name for p in (clinic.app_root / "releases").iterdir()),
+            sorted(p.name for p in Path(clinic.lab.clinic(CODE)["backup_dir"]).iterdir()))
+
+
 def test_an_unreachable_docker_api_stops_the_deploy_at_preflight(container_clinic, tmp_path):
     clinic = container_clinic
     assert clinic.live() == "1.0.0"
-    before = (clinic.containers(), record(clinic), sorted(p.name for p in (clinic.app_root / "releases").iterdir()),
-              sorted(p.name for p in Path(clinic.lab.clinic(CODE)["backup_dir"]).iterdir()))
+    before = _what_a_deploy_could_change(clinic)
     run = deploy(clinic, "1.1.0", deploy_container_docker_host=f"unix://{tmp_path}/docker.sock")
     assert run.rc != 0
     assert f"cannot reach the Docker API at unix://{tmp_path}/docker.sock: no socket at" in run.flat, run.output[-3000:]
     assert "Traceback" not in run.output
-    after = (clinic.containers(), record(clinic), sorted(p.name for p in (clinic.app_root / "releases").iterdir()),
-             sorted(p.name for p in Path(clinic.lab.clinic(CODE)["backup_dir"]).iterdir()))
-    assert after == before and not (clinic.app_root / "deploy.lock").exists()
+    assert _what_a_deploy_could_change(clinic) == before and not (clinic.app_root / "deploy.lock").exists()
     assert clinic.served() == "1.0.0" and not queue_paused(clinic)
