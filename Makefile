@@ -14,7 +14,7 @@ export MEDOPS_LAB_STATE ?= $(CURDIR)/lab/state
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help demo test deps venv lab-up lab-down lab-status unit integration reliability molecule sanity lint build install-check clean
+.PHONY: help demo test deps venv lab-up lab-down lab-status unit integration reliability molecule newcomer sanity lint build install-check clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -25,7 +25,7 @@ demo: deps venv lab-up ## start the three-clinic lab, deploy 1.1.0 (DEMO_VERSION
 	$(BIN)/ansible-playbook playbooks/deploy.yml -i inventories/lab -e deploy_version=$(DEMO_VERSION)
 	$(BIN)/ansible-playbook playbooks/health_check.yml -i inventories/lab
 
-test: deps venv unit integration reliability molecule sanity lint build install-check ## the whole suite (what CI runs)
+test: deps venv unit integration reliability molecule newcomer sanity lint build install-check ## the whole suite (what CI runs)
 
 deps: ## install the Debian packages the lab and tests need (as root), or say which
 	@bash scripts/install-deps.sh
@@ -58,6 +58,11 @@ reliability: venv ## faults injected into real runs on the lab, with a summary t
 
 molecule: deps venv ## every role on podman containers: create, converge, idempotence, verify, destroy
 	VENV=$(CURDIR)/$(VENV) bash scripts/molecule.sh
+
+DIST ?= bookworm
+
+newcomer: deps venv ## a clean Debian container (DIST=bookworm or trixie) clones the repo and runs the README's commands as written
+	MEDOPS_NEWCOMER_DIST=$(DIST) $(BIN)/pytest tests/newcomer
 
 sanity: venv ## ansible-test sanity on a copy of the collection
 	VENV=$(CURDIR)/$(VENV) bash scripts/sanity.sh

@@ -1,0 +1,37 @@
+"""Every command the README shows is run by the suite exactly as written."""
+
+from __future__ import annotations
+
+from harness.readme import BY_CI, NEWCOMER, README, REPO, make_test_stages, readme_commands
+
+
+def test_every_readme_command_is_run_by_the_suite():
+    commands = readme_commands(README.read_text())
+    assert commands, "no command found in README.md"
+    unrun = [c for c in commands if c not in NEWCOMER + BY_CI]
+    assert not unrun, f"README commands no test runs (add them to tests/harness/readme.py): {unrun}"
+    gone = [c for c in NEWCOMER + BY_CI if c not in commands]
+    assert not gone, f"tests/harness/readme.py lists commands the README no longer shows: {gone}"
+
+
+def test_newcomer_commands_run_in_readme_order():
+    commands = [c for c in readme_commands(README.read_text()) if c in NEWCOMER]
+    assert tuple(dict.fromkeys(commands)) == NEWCOMER
+
+
+def test_ci_commands_are_make_test_and_its_stages():
+    assert "make test" in (REPO / ".ci" / "run").read_text().splitlines()
+    stages = make_test_stages((REPO / "Makefile").read_text())
+    for command in BY_CI:
+        targets = command.split()[1:]
+        assert all(t == "test" or t in stages for t in targets), f"{command}: not `make test` or one of its stages {stages}"
+
+
+def test_the_parser_reads_fenced_blocks_and_table_rows():
+    text = "\n".join([
+        "```bash", "make demo    # a comment", "# only a comment", "", "ansible-playbook x.yml  -i inv", "```",
+        "```yaml", "key: value", "```",
+        "| command | does |", "| --- | --- |", "| `make lab-up` | starts |", "| `other` | no |",
+        "    indented text", "plain `make inline` text",
+    ])
+    assert readme_commands(text) == ["make demo", "ansible-playbook x.yml  -i inv", "make lab-up"]
