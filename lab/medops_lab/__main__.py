@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 import time
 
@@ -79,8 +78,7 @@ def run(args) -> int:
     elif args.command == "down":
         result = lab.down()
         if args.purge and lab.file.exists():
-            shutil.rmtree(state)
-            result["purged"] = str(state)
+            result["purged"] = lab.purge()
         print(json.dumps(result))
     elif args.command == "status":
         status = lab.status()

@@ -12,9 +12,11 @@ found again through its pid file and checked to still be that process before it 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -24,7 +26,7 @@ from pathlib import Path
 
 from . import artifacts
 from .front import FrontError, NginxFront, nginx_binary
-from .servers import LOOPBACK, ManagedProcess, PostgresServer, RedisServer, ServerError, free_port
+from .servers import LOOPBACK, ManagedProcess, PostgresServer, RedisServer, ServerError, closed_parent, free_port, server_user
 
 LAB_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_STATE = LAB_DIR / "state"
@@ -33,6 +35,8 @@ KNOWN_CLINICS = [("kin", "Kinshasa", "Africa/Kinshasa"), ("lub", "Lubumbashi", "
 SERVICE_START_TIMEOUT = 30.0
 SERVICE_STOP_TIMEOUT = 75.0  # above the service's own stop_timeout, so an active job can finish
 SLOTS = ("blue", "green")
+# PostgreSQL's home when the state dir lies where its account cannot enter (a checkout in /root).
+SERVER_HOME = Path("/var/lib/medops-lab")
 
 
 class LabError(RuntimeError):
@@ -290,7 +294,7 @@ class Lab:
         data.setdefault("environment", environment)
         taken = set()
         data.setdefault("postgres", {"host": LOOPBACK, "port": free_port(), "superuser": "postgres",
-                                     "datadir": str(self.state / "postgres" / "data"),
+                                     "datadir": str(self._postgres_home() / "data"),
                                      "password_file": str(self.state / "secrets" / "postgres.password")})
         data.setdefault("redis", {"host": LOOPBACK, "port": free_port(), "workdir": str(self.state / "redis"),
                                   "password_file": str(self.state / "secrets" / "redis.password")})
@@ -333,13 +337,37 @@ class Lab:
                 clinic["front"].update(upstream_file=str(front.upstream_file), check_command=front.check_command(),
                                        reload_command=front.reload_command())
 
+    def _postgres_home(self) -> Path:
+        """<state>/postgres, unless PostgreSQL's account cannot reach the state dir (a root checkout
+        under /root, mode 0700): then a directory of this lab's own under SERVER_HOME."""
+        if closed_parent(self.state / "postgres", server_user()) is None:
+            return self.state / "postgres"
+        return SERVER_HOME / hashlib.sha256(str(self.state.resolve()).encode()).hexdigest()[:16] / "postgres"
+
     def _prepare_state(self) -> None:
         self.state.mkdir(parents=True, exist_ok=True)
-        # PostgreSQL runs as the postgres account when we are root: it must be able to enter these.
-        for path in (self.state, self.state / "postgres"):
-            path.mkdir(exist_ok=True)
-            os.chmod(path, 0o755)
         (self.state / "secrets").mkdir(exist_ok=True, mode=0o700)
+
+    def _open_postgres_home(self) -> None:
+        """PostgreSQL runs as the postgres account when we are root: it must be able to enter its home."""
+        home = Path(self.data["postgres"]["datadir"]).parent
+        home.mkdir(parents=True, exist_ok=True)
+        for path in (home, *home.parents):
+            if path in (self.state.parent, SERVER_HOME.parent):
+                break
+            os.chmod(path, 0o755)
+
+    def purge(self) -> list[str]:
+        """Delete the state dir and PostgreSQL's home when it lies outside (after down)."""
+        removed = [self.state]
+        home = Path(self.data["postgres"]["datadir"]).parent if self.data.get("postgres") else None
+        if home and SERVER_HOME in home.parents:
+            removed.append(home.parent)
+        for path in removed:
+            shutil.rmtree(path, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            SERVER_HOME.rmdir()  # only when no other lab keeps its PostgreSQL there
+        return [str(path) for path in removed]
 
     def _create_secrets(self) -> None:
         self.secret(self.data["postgres"]["password_file"])
@@ -360,6 +388,7 @@ class Lab:
         self._prepare_state()
         self._plan(max(count, len(self.clinics()), 1), environment, blue_green)
         self._save()
+        self._open_postgres_home()
         self._create_secrets()
         built = artifacts.build(Path(self.data["artifacts_dir"]))
         pg = self.postgres()

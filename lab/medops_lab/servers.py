@@ -103,6 +103,16 @@ def _demote(user: pwd.struct_passwd | None):
     return switch
 
 
+def closed_parent(path: Path, user: pwd.struct_passwd | None) -> Path | None:
+    """The first existing parent of ``path`` that others (so a demoted server account) cannot enter, or None."""
+    if user is None:
+        return None
+    for parent in Path(path).resolve().parents:
+        if parent.exists() and not os.stat(parent).st_mode & 0o001:
+            return parent
+    return None
+
+
 def hand_over(path: Path, user: pwd.struct_passwd | None) -> None:
     """Give ``path`` (recursively) to the server account, so a demoted server can write to it."""
     if user is None:
@@ -156,13 +166,11 @@ class PostgresServer:
         return result
 
     def _check_reachable(self) -> None:
-        if self.user is None:
-            return
-        for parent in self.datadir.resolve().parents:
-            if not os.stat(parent).st_mode & 0o001:
-                raise ServerError(
-                    f"PostgreSQL runs as '{self.user.pw_name}', which cannot enter {parent} (mode "
-                    f"{oct(os.stat(parent).st_mode & 0o777)}): put the data directory elsewhere or make {parent} searchable")
+        closed = closed_parent(self.datadir, self.user)
+        if closed:
+            raise ServerError(
+                f"PostgreSQL runs as '{self.user.pw_name}', which cannot enter {closed} (mode "
+                f"{oct(os.stat(closed).st_mode & 0o777)}): put the data directory elsewhere or make {closed} searchable")
 
     def initialised(self) -> bool:
         return (self.datadir / "PG_VERSION").exists()

@@ -7,8 +7,10 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import tarfile
+import tempfile
 from pathlib import Path
 
 import psycopg2
@@ -292,3 +294,22 @@ def test_service_starts_without_its_database_and_redis_and_recovers(lab):
             break
         asyncio.run(asyncio.sleep(0.1))
     assert [row[0] for row in _processed(lab, "kin") if row[0] == job_id] == [job_id]
+
+
+def test_a_lab_in_a_closed_directory_keeps_postgres_where_its_account_can_enter(tmp_path):
+    """A root checkout under /root (0700): PostgreSQL's data goes under /var/lib/medops-lab, and purge takes it."""
+    if os.geteuid() != 0:
+        pytest.fail("this test needs root: PostgreSQL is demoted to its own account only when the lab runs as root")
+    closed = Path(tempfile.mkdtemp(prefix="medops-closed-"))  # 0700, as /root is
+    other = LabHandle(closed / "state")
+    try:
+        other.up(1)
+        home = Path(other.info["postgres"]["datadir"]).parent
+        assert home.parent.parent == Path("/var/lib/medops-lab") and home.name == "postgres"
+        assert [(c["clinic"], c["health"]) for c in other.json("status", "--json")["clinics"]] == [("kin", "healthy")]
+    finally:
+        down = other.run("down", check=False)
+        purge = other.run("down", "--purge", check=False)
+        shutil.rmtree(closed, ignore_errors=True)
+    assert down.returncode == 0 and purge.returncode == 0, down.stderr + purge.stderr
+    assert not home.parent.exists() and not (closed / "state").exists()
