@@ -47,8 +47,13 @@ def _script(out: str) -> str:
         if command == "make lab-down":
             lines.append(f"PYTHONPATH=lab .venv/bin/python -m medops_lab status --json > {out}/status.json")
         lines += [f"echo {shlex.quote('+++ ' + command)} \"(at ${{SECONDS}} s)\"", command]
-    lines += [f"echo '+++ done' \"(at ${{SECONDS}} s)\"", f"ps -eo pid=,args= > {out}/ps.txt"]
+    lines += [f"echo '+++ done' \"(at ${{SECONDS}} s)\"", _list_processes(f"{out}/processes.txt")]
     return "\n".join(lines) + "\n"
+
+
+def _list_processes(path: str) -> str:
+    """pid and command line of every process in the container, from /proc (minbase has no ps)."""
+    return f'for p in /proc/[0-9]*; do echo "${{p#/proc/}} $(tr "\\0" " " < $p/cmdline 2>/dev/null)"; done > {path}'
 
 
 def _mounts_and_env(work: Path) -> list[str]:
@@ -98,7 +103,8 @@ def test_every_clinic_ends_healthy_on_the_demo_version(newcomer_run):
 
 
 def test_lab_down_leaves_no_process(newcomer_run):
-    rows = [line.split(None, 1) for line in (newcomer_run["out"] / "ps.txt").read_text().splitlines()]
-    # pid 1 is the newcomer's shell running run.sh; ps is the listing itself.
-    left = [args for pid, args in rows if pid != "1" and not args.startswith("ps ")]
+    rows = dict(line.split(" ", 1) for line in (newcomer_run["out"] / "processes.txt").read_text().splitlines())
+    # pid 1 is the newcomer's shell running run.sh (the listing saw it, so it saw everything).
+    assert rows.pop("1", "").startswith("bash /newcomer-out/run.sh"), rows
+    left = {pid: args for pid, args in rows.items() if args.strip()}
     assert not left, f"processes left after make lab-down: {left}"
