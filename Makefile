@@ -27,8 +27,12 @@ demo: deps venv lab-up ## start the three-clinic lab, deploy 1.1.0 (DEMO_VERSION
 
 test: deps venv unit integration reliability molecule newcomer sanity lint build install-check ## the whole suite (what CI runs)
 
+# `make demo` installs only what the lab needs; a target-specific value reaches its `deps` prerequisite.
+DEPS_SET ?= test
+demo: DEPS_SET = demo
+
 deps: ## install the Debian packages the lab and tests need (as root), or say which
-	@bash scripts/install-deps.sh
+	@bash scripts/install-deps.sh $(DEPS_SET)
 
 venv: $(VENV)/.installed ## the project virtualenv with pinned dev requirements
 

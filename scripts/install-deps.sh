@@ -1,9 +1,18 @@
 #!/usr/bin/env bash
-# Install the Debian packages the lab, the tests and Molecule need. As root it installs what is
-# missing; otherwise it names exactly what to install and stops.
+# Install the Debian packages the lab needs (`demo`) or the lab, the tests and Molecule need
+# (`test`, the default). As root it installs what is missing; otherwise it names exactly what to
+# install and stops.
+#
+#   bash scripts/install-deps.sh [demo|test]
 set -euo pipefail
 
-packages=(python3-venv redis-server postgresql nginx openssl rsync git make shellcheck podman runc debootstrap)
+demo_packages=(python3-venv redis-server postgresql nginx git make)
+test_packages=(openssl rsync shellcheck podman runc debootstrap)
+case "${1:-test}" in
+  demo) packages=("${demo_packages[@]}") ;;
+  test) packages=("${demo_packages[@]}" "${test_packages[@]}") ;;
+  *) echo "usage: $0 [demo|test]" >&2; exit 2 ;;
+esac
 
 missing=()
 for pkg in "${packages[@]}"; do
@@ -30,7 +39,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # Podman on these machines needs runc and modest ulimits (crun fails on cgroups here).
-if [ "$(id -u)" -eq 0 ] && [ ! -f /etc/containers/containers.conf ]; then
+if [ "$(id -u)" -eq 0 ] && command -v podman >/dev/null && [ ! -f /etc/containers/containers.conf ]; then
   mkdir -p /etc/containers
   cat > /etc/containers/containers.conf <<'CONF'
 [containers]
