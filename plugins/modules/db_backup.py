@@ -125,7 +125,7 @@ options:
         C(COMMENT ON DATABASE) (database, time, clinic, backup) and left open for reading (RV(database_kept)).
         RV(rows_since_backup) says, per table, how many rows it holds that the backup does not.
         M(medops.runbook.db_maintenance) with O(medops.runbook.db_maintenance#module:drop_kept_older_than_days)
-        drops kept databases once they are old. Keeping is not optional: drop a kept database by hand once its
+        drops kept databases once they are old. Keeping is not optional; drop a kept database by hand once its
         rows are recovered or known to be unneeded.
       - Before anything changes, V(replace) checks that the server has room for the restored copy beside the
         kept one (O(free_space_check)).
@@ -134,7 +134,7 @@ options:
     default: clean
   free_space_check:
     description:
-      - With O(restore_mode=replace), whether to refuse a restore the database server's disk cannot hold: the
+      - With O(restore_mode=replace), whether to refuse a restore the database server's disk cannot hold; the
         restored copy is written beside the database it replaces, which is kept (two copies at once).
       - The copy needs about the database's size when it was backed up (the manifest's C(database_bytes), else the
         target's size now), plus O(restore_min_free_bytes).
@@ -142,11 +142,11 @@ options:
         space, so the module measures it itself (C(statvfs) of C(<data_directory>/base), where the copy goes) only
         when the server is on the host the module runs on (a Unix socket, C(localhost), C(127.0.0.1) or C(::1))
         and the login role may read C(data_directory) (superuser or C(pg_read_all_settings)). A server reached
-        through a tunnel or port forward on loopback would be measured wrongly: pass O(restore_free_bytes) then.
+        through a tunnel or port forward on loopback would be measured wrongly; pass O(restore_free_bytes) then.
       - V(auto) refuses when the space is measured and short, and goes ahead (reporting why in RV(free_space))
         when it cannot be measured. V(required) also refuses when it cannot be measured. V(off) does not check.
     type: str
-    choices: [auto, required, off]
+    choices: [auto, required, "off"]
     default: auto
   restore_free_bytes:
     description:
