@@ -265,6 +265,8 @@ def test_failed_migration_loses_no_row_written_during_the_deploy(lab):
     """While the app keeps writing, a failed migration is rolled back: every committed row is in the
     live database or in the kept one, and the summary counts exactly the rows written after the backup."""
     ensure_live(lab, "1.1.0")
+    # test_failed_migration_is_rolled_back_with_the_database marked the release bad; as an operator would, clear it.
+    (Path(lab.clinic("kin")["app_root"]) / "releases" / "1.2.0-badmigration" / ".medops-bad").unlink(missing_ok=True)
     tag = f"writer-{os.getpid()}-{int(time.time())}"
     with contextlib.closing(psycopg2.connect(**lab.db_params("kin"))) as conn, conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM patients")
