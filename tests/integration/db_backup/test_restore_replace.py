@@ -15,8 +15,8 @@ from harness.pgdata import content, drop, pg_args, seed
 def kept_dbs(pg_server, pg_database):
     """The databases a replace keeps from the test's database: listed, and dropped afterwards."""
     def names():
-        return [row[0] for row in pg_server.execute("SELECT datname FROM pg_database WHERE datname LIKE %s ORDER BY 1",
-                                                     (pg_database[:40] + "%_kept_%",))]
+        rows = pg_server.execute("SELECT datname FROM pg_database WHERE datname LIKE %s ORDER BY 1", (pg_database[:40] + "%_kept_%",))
+        return [row[0] for row in rows]
     yield names
     drop(pg_server, *names())
 

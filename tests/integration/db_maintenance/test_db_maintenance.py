@@ -188,8 +188,8 @@ def test_drop_kept_older_than_days_drops_only_old_kept_copies_and_check_mode_onl
         _kept_database(pg_server, name, text)
     try:
         def present():
-            return sorted(row[0] for row in pg_server.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
-                                                               (prefix + "%",)))
+            rows = pg_server.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", (prefix + "%",))
+            return sorted(row[0] for row in rows)
         args = dict(_connection(pg_server, pg_database), drop_kept_older_than_days=14)
         dry = run_module("db_maintenance", args, check=True)
         assert dry["changed"] is True and present() == sorted(made)
