@@ -98,20 +98,12 @@ def ensure_live(lab, version):
     assert set(versions(lab).values()) == {version}
 
 
-class PageWatcher(threading.Thread):
-    """Notes when each clinic's maintenance page file was first and last seen (UTC)."""
+class Background(threading.Thread):
+    """A thread that runs while its ``with`` block does; ``run`` stops once ``done`` is set."""
 
-    def __init__(self, lab):
+    def __init__(self):
         super().__init__(daemon=True)
-        self.pages = {code: Path(lab.clinic(code)["app_root"]) / "shared" / "maintenance.html" for code in CODES}
-        self.seen = {code: [] for code in CODES}
         self.done = threading.Event()
-
-    def run(self):
-        while not self.done.wait(0.02):
-            for code, page in self.pages.items():
-                if page.exists():
-                    self.seen[code].append(datetime.datetime.now(datetime.timezone.utc))
 
     def __enter__(self):
         self.start()
@@ -120,6 +112,21 @@ class PageWatcher(threading.Thread):
     def __exit__(self, *exc):
         self.done.set()
         self.join()
+
+
+class PageWatcher(Background):
+    """Notes every moment (UTC) each clinic's maintenance page file was seen, every 20 ms."""
+
+    def __init__(self, lab):
+        super().__init__()
+        self.pages = {code: Path(lab.clinic(code)["app_root"]) / "shared" / "maintenance.html" for code in CODES}
+        self.seen = {code: [] for code in CODES}
+
+    def run(self):
+        while not self.done.wait(0.02):
+            for code, page in self.pages.items():
+                if page.exists():
+                    self.seen[code].append(datetime.datetime.now(datetime.timezone.utc))
 
 
 def test_deploy_1_1_0_to_every_clinic_loses_no_job(lab):
@@ -213,15 +220,14 @@ def test_failed_migration_is_rolled_back_with_the_database(lab):
     assert not queue_paused(lab, "kin")
 
 
-class PatientWriter(threading.Thread):
+class PatientWriter(Background):
     """Web traffic that goes on during a deploy: one patient row committed every 50 ms, each named by
     its sequence number; records what it saw committed (in order) and what it cannot be sure of."""
 
     def __init__(self, params, tag):
-        super().__init__(daemon=True)
+        super().__init__()
         self.params, self.tag = params, tag
         self.committed, self.uncertain, self.errors = [], [], 0
-        self.done = threading.Event()
 
     def run(self):
         conn, number = None, 0
@@ -245,14 +251,6 @@ class PatientWriter(threading.Thread):
                 conn = None
         if conn is not None:
             conn.close()
-
-    def __enter__(self):
-        self.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.done.set()
-        self.join()
 
 
 def writer_rows(lab, dbname, tag):
