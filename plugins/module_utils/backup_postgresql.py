@@ -28,6 +28,7 @@ import uuid
 
 from ansible_collections.medops.runbook.plugins.module_utils import backup_manifest as bm
 from ansible_collections.medops.runbook.plugins.module_utils import fileutils
+from ansible_collections.medops.runbook.plugins.module_utils import kept_database as kept
 from ansible_collections.medops.runbook.plugins.module_utils import postgresql_driver as driver
 from ansible_collections.medops.runbook.plugins.module_utils.postgresql_driver import psycopg2, sql
 
@@ -39,6 +40,8 @@ CONNINFO_KEYS = ("host", "hostaddr", "port", "user", "dbname", "sslmode", "sslce
                  "sslcrl", "connect_timeout", "application_name", "options", "target_session_attrs",
                  "passfile", "sslpassword", "gssencmode", "krbsrvname", "service", "channel_binding")
 SECRET_KEYS = ("password", "sslpassword")
+# Hosts that are this machine: only then can the server's disk be measured here (statvfs).
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
 TABLES_SQL = """
 SELECT n.nspname, c.relname
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -279,6 +282,9 @@ class PostgresqlEngine(object):
             with conn.cursor() as cur:
                 cur.execute("SELECT pg_export_snapshot()")
                 snapshot = cur.fetchone()[0]
+                # What a restore of this backup will need on disk, roughly (restore's free-space check).
+                cur.execute("SELECT pg_database_size(current_database())")
+                database_bytes = cur.fetchone()[0]
             tables = self.list_tables(conn)
             argv = self.dump_argv(partial, version, snapshot)
             counts = self._run_dump(argv, conn, tables)
@@ -317,7 +323,7 @@ class PostgresqlEngine(object):
             "file": os.path.basename(final), "bytes": size, "sha256": digest,
             "sha256_kind": "tree" if fmt == "directory" else "file",
             "tables": dict((k, counts[k]) for k in tables), "table_names": tables,
-            "rows_total": sum(counts[k] for k in tables),
+            "rows_total": sum(counts[k] for k in tables), "database_bytes": database_bytes,
         }
         bm.write_manifest(final, manifest)
         return manifest
@@ -505,10 +511,79 @@ class PostgresqlEngine(object):
             conn.close()
         return bm.count_check("row_counts", manifest.get("tables") or {}, actual)
 
+    # -- free space for a second copy -------------------------------------------------------
+    def _pg_default_path(self):
+        """Where the staging copy goes (template0's tablespace, pg_default: <data_directory>/base).
+
+        Reading data_directory needs a superuser or pg_read_all_settings."""
+        rows = self._admin_execute("SELECT current_setting('data_directory')",
+                                   "cannot read data_directory (the login role needs superuser or pg_read_all_settings)")
+        return os.path.join(rows[0][0], "base")
+
+    def _server_is_local(self):
+        host = self.keywords.get("host") or ""
+        return host == "" or host.startswith("/") or host in LOCAL_HOSTS
+
+    def free_space(self):
+        """(free bytes or None, how it was measured or why it could not be)."""
+        given = self.params.get("restore_free_bytes")
+        if given is not None:
+            return given, "restore_free_bytes (measured by the caller)"
+        if not self._server_is_local():
+            return None, ("the server %s is not on this host, so its disk cannot be measured from here (run the "
+                          "module on the database host, or pass restore_free_bytes)" % driver.where(self.keywords))
+        try:
+            path = self._pg_default_path()
+        except bm.BackupError as exc:
+            return None, str(exc)
+        try:
+            stat = os.statvfs(path)
+        except OSError as exc:
+            return None, "cannot measure %s on this host (%s): is the server really local?" % (path, exc.strerror)
+        return stat.f_bavail * stat.f_frsize, "statvfs of %s" % path
+
+    def check_free_space(self, manifest, target):
+        """Refuse (BackupError) when the server's disk cannot hold the restored copy beside the kept one.
+
+        The copy's size is the database's size when it was backed up (the manifest's database_bytes),
+        else the target's size now; either is an estimate (a fresh copy has no bloat, but the restore
+        also writes WAL). restore_min_free_bytes must stay free after the copy."""
+        mode = self.params.get("free_space_check") or "auto"
+        if mode == "off":
+            return {"checked": False, "reason": "free_space_check=off"}
+        copy_bytes = manifest.get("database_bytes")
+        estimate = "the database's size at the backup"
+        if copy_bytes is None:
+            copy_bytes = self._admin_execute("SELECT pg_database_size(%s)", "cannot read the size of %r" % target, (target,))[0][0]
+            estimate = "the size of %r now (the manifest has no size)" % target
+        needed = kept.required_bytes(copy_bytes, self.params.get("restore_min_free_bytes") or 0)
+        free, how = self.free_space()
+        report = {"copy_bytes": copy_bytes, "copy_estimate": estimate, "needed_bytes": needed, "free_bytes": free,
+                  "measured_by": how, "checked": free is not None}
+        if free is None:
+            if mode == "required":
+                raise bm.BackupError("refusing to restore into %r: the free space of the database server cannot be "
+                                     "measured (%s); nothing was changed (free_space_check=auto or off skips this)"
+                                     % (target, how))
+            return report
+        if free < needed:
+            raise bm.BackupError(
+                "refusing to restore into %r: the database server has %s free (%s) but the restore needs %s: "
+                "%s for the restored copy (%s), which sits beside the kept copy of %r, plus restore_min_free_bytes "
+                "%s. Nothing was changed. Free some space (old kept databases: db_maintenance "
+                "drop_kept_older_than_days) or lower restore_min_free_bytes."
+                % (target, kept.human_bytes(free), how, kept.human_bytes(needed), kept.human_bytes(copy_bytes),
+                   estimate, target, kept.human_bytes(self.params.get("restore_min_free_bytes") or 0)))
+        return report
+
+    # -- replace: restore beside, swap, keep the replaced one ------------------------------
     def _restore_replacing(self, backup, manifest, target, checks):
-        """Restore into a staging database, prove it, then swap it in under the target's name."""
+        """Restore into a staging database, prove it, swap it in under the target's name, and keep the
+        replaced database under a name that says what it is (never dropped: it holds every row
+        written after the backup)."""
+        free_space = self.check_free_space(manifest, target)
         suffix = uuid.uuid4().hex[:8]
-        staging, retired = "%s_restore_%s" % (target[:40], suffix), "%s_replaced_%s" % (target[:40], suffix)
+        staging = "%s_restore_%s" % (target[:40], suffix)
         owner = self._admin_execute(
             "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s", "cannot read the owner of %r" % target,
             (target,))[0][0]
@@ -525,29 +600,60 @@ class PostgresqlEngine(object):
             counted = self._count_check(staging, manifest)
             if not counted["ok"]:
                 raise bm.BackupError("the restored copy does not match the manifest, %r is unchanged: %s" % (target, counted["detail"]))
+            taken = set(row[0] for row in self._admin_execute("SELECT datname FROM pg_database", "cannot list databases"))
+            kept_name = kept.kept_name(target, bm.utcnow(), taken)
         except Exception:
             self._admin_execute(drop_staging, "cannot drop the staging database %r" % staging)
             raise
-        # The swap: no new sessions on the target, close the open ones, rename both, drop the old one.
-        target_id, staging_id, retired_id = sql.Identifier(target), sql.Identifier(staging), sql.Identifier(retired)
+        # The swap: no new sessions on the target, close the open ones, set it aside, rename the copy.
+        target_id, staging_id, kept_id = sql.Identifier(target), sql.Identifier(staging), sql.Identifier(kept_name)
         self._admin_execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(target_id),
                             "cannot close %r to new connections" % target)
         try:
-            self._admin_execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-                                "cannot close the connections to %r" % target, (target,))
-            self._admin_execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(target_id, retired_id),
-                                "cannot set %r aside" % target)
+            self._rename_closed(target, kept_name)
         except bm.BackupError:
             self._admin_execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(target_id),
                                 "cannot reopen %r" % target)
             self._admin_execute(drop_staging, "cannot drop the staging database %r" % staging)
             raise
         self._admin_execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(staging_id, target_id),
-                            "cannot rename the restored copy %r to %r (the old database is kept as %r)" % (staging, target, retired))
-        self._admin_execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(retired_id),
-                            "restored, but cannot drop the replaced database %r" % retired)
-        return {"created_database": False, "replaced_database": True, "restore_seconds": round(time.monotonic() - started, 3),
-                "checks": checks + [counted], "command": redact(argv)}
+                            "cannot rename the restored copy %r to %r (the old database is kept as %r)" % (staging, target, kept_name))
+        kept_at = bm.iso(bm.utcnow())
+        # Label and reopen the kept copy (read it to recover rows; db_maintenance drops it when old).
+        self._admin_execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(kept_id, sql.Literal(
+            kept.label(target, kept_at, self.params.get("clinic") or manifest.get("clinic"), os.path.basename(backup)))),
+            "restored, but cannot label the kept database %r" % kept_name)
+        self._admin_execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(kept_id),
+                            "restored, but cannot reopen the kept database %r" % kept_name)
+        since = self._rows_since_backup(kept_name, manifest)
+        return {"created_database": False, "replaced_database": True, "database_kept": kept_name, "kept_at": kept_at,
+                "rows_since_backup": since, "free_space": free_space,
+                "restore_seconds": round(time.monotonic() - started, 3), "checks": checks + [counted], "command": redact(argv)}
+
+    def _rename_closed(self, target, kept_name):
+        """Close the target's sessions and rename it; a session that is still ending is waited for."""
+        deadline = time.monotonic() + 30
+        rename = sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(target), sql.Identifier(kept_name))
+        while True:
+            self._admin_execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                                "cannot close the connections to %r" % target, (target,))
+            try:
+                self._admin_execute(rename, "cannot set %r aside as %r" % (target, kept_name))
+                return
+            except bm.BackupError as exc:
+                # 'being accessed by other users': a terminated backend has not exited yet.
+                if "other users" not in str(exc) or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.2)
+
+    def _rows_since_backup(self, kept_name, manifest):
+        """Per table, rows in the kept database minus the backup's (kept_database.rows_since_backup)."""
+        conn = self.connect(kept_name)
+        try:
+            counts = self.count_rows(conn, self.list_tables(conn))
+        finally:
+            conn.close()
+        return kept.rows_since_backup(manifest.get("tables") or {}, counts)
 
 
 def redact(argv):

@@ -14,8 +14,11 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import datetime
 import time
 
+from ansible_collections.medops.runbook.plugins.module_utils import backup_manifest as bm
+from ansible_collections.medops.runbook.plugins.module_utils import kept_database as kept
 from ansible_collections.medops.runbook.plugins.module_utils import postgresql_driver as driver
 from ansible_collections.medops.runbook.plugins.module_utils.postgresql_driver import psycopg2, sql
 
@@ -170,3 +173,28 @@ class PostgresMaintenance(object):
         with self.conn.cursor() as cur:
             cur.execute("SELECT pg_stat_force_next_flush()")
         self.conn.commit()
+
+    def kept_databases(self, now=None):
+        """The databases a restore kept from this database (kept_database), oldest first, with their age."""
+        now = now or datetime.datetime.now(datetime.timezone.utc)
+        with self.conn.cursor() as cur:
+            cur.execute(kept.LIST_SQL, (kept.MARKER + "%",))
+            rows = cur.fetchall()
+        self.conn.rollback()
+        found = []
+        for name, comment in rows:
+            fields = kept.parse_label(comment)
+            if not kept.belongs_to(name, fields, self.database):
+                continue
+            try:
+                kept_at = bm.parse_iso(fields["kept_at"])
+            except (TypeError, ValueError):
+                continue  # a label this code did not write: never ours to drop
+            found.append(dict(name=name, kept_at=fields["kept_at"], clinic=fields.get("clinic"), backup=fields.get("backup"),
+                              age_days=round((now - kept_at).total_seconds() / 86400.0, 2)))
+        return sorted(found, key=lambda entry: entry["kept_at"])
+
+    def drop_database(self, name):
+        """DROP DATABASE (closing its sessions); the caller chose ``name`` from kept_databases."""
+        statement = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        return self._autocommit(statement, "DROP DATABASE %s" % name)

@@ -115,14 +115,50 @@ options:
         does not hold stay, so a restore fails when such an object depends on one it must drop (for example a
         table a later migration added with a foreign key to a restored table); the database is then unchanged.
       - V(replace) restores into a new staging database, checks its row counts against the manifest, and only
-        then swaps it in under the target's name (the old database is dropped). The result is exactly the
-        backup, whatever was added since; a failed restore leaves the target untouched. Open connections to
-        the target are closed at the swap. Needs a role allowed to create databases and to rename and drop the
-        target (its owner with CREATEDB, or a superuser). Database-level settings (C(ALTER DATABASE ... SET))
-        of the old database are not carried over.
+        then swaps it in under the target's name. The result is exactly the backup, whatever was added since; a
+        failed restore leaves the target untouched. Open connections to the target are closed at the swap. Needs
+        a role allowed to create databases and to rename the target (its owner with CREATEDB, or a superuser).
+        Database-level settings (C(ALTER DATABASE ... SET)) of the old database are not carried over.
+      - V(replace) never drops the database it replaces, which holds every row written after the backup. It is
+        renamed C(<target>_kept_<YYYYMMDDHHMMSS>) (UTC; the target's name is shortened so the whole name fits
+        PostgreSQL's 63 bytes, C(_2) to C(_9) are added when that name exists), labelled with a
+        C(COMMENT ON DATABASE) (database, time, clinic, backup) and left open for reading (RV(database_kept)).
+        RV(rows_since_backup) says, per table, how many rows it holds that the backup does not.
+        M(medops.runbook.db_maintenance) with O(medops.runbook.db_maintenance#module:drop_kept_older_than_days)
+        drops kept databases once they are old. Keeping is not optional; drop a kept database by hand once its
+        rows are recovered or known to be unneeded.
+      - Before anything changes, V(replace) checks that the server has room for the restored copy beside the
+        kept one (O(free_space_check)).
     type: str
     choices: [clean, replace]
     default: clean
+  free_space_check:
+    description:
+      - With O(restore_mode=replace), whether to refuse a restore the database server's disk cannot hold; the
+        restored copy is written beside the database it replaces, which is kept (two copies at once).
+      - The copy needs about the database's size when it was backed up (the manifest's C(database_bytes), else the
+        target's size now), plus O(restore_min_free_bytes).
+      - Free space is O(restore_free_bytes) when given. Otherwise PostgreSQL cannot tell a client its free disk
+        space, so the module measures it itself (C(statvfs) of C(<data_directory>/base), where the copy goes) only
+        when the server is on the host the module runs on (a Unix socket, C(localhost), C(127.0.0.1) or C(::1))
+        and the login role may read C(data_directory) (superuser or C(pg_read_all_settings)). A server reached
+        through a tunnel or port forward on loopback would be measured wrongly; pass O(restore_free_bytes) then.
+      - V(auto) refuses when the space is measured and short, and goes ahead (reporting why in RV(free_space))
+        when it cannot be measured. V(required) also refuses when it cannot be measured. V(off) does not check.
+    type: str
+    choices: [auto, required, "off"]
+    default: auto
+  restore_free_bytes:
+    description:
+      - Free bytes on the database server's data filesystem, measured by the caller (for example C(df -B1
+        --output=avail) of the data directory, delegated to the database host), for O(free_space_check).
+    type: int
+  restore_min_free_bytes:
+    description:
+      - Bytes that must stay free on the database server after the restored copy is written (WAL, the
+        application's growth), for O(free_space_check).
+    type: int
+    default: 268435456
   force:
     description: Restore even when the manifest names another clinic or database.
     type: bool
@@ -201,7 +237,7 @@ backup:
   returned: when a backup is concerned
   type: str
 manifest:
-  description: The backup's manifest (engine, versions, database, clinic, times, bytes, sha256, per-table counts).
+  description: The backup's manifest (engine, versions, database, clinic, times, bytes, sha256, per-table counts, C(database_bytes)).
   returned: dumped, verified, restored
   type: dict
 command:
@@ -238,6 +274,37 @@ created_database:
   description: Whether the target database was created (otherwise it was cleaned and restored over).
   returned: restored (PostgreSQL)
   type: bool
+replaced_database:
+  description: Whether O(restore_mode=replace) swapped a restored copy in for an existing database.
+  returned: restored with O(restore_mode=replace) into an existing database
+  type: bool
+database_kept:
+  description:
+    - The database that O(restore_mode=replace) replaced, set aside under this name (never dropped); it holds
+      every row written after the backup.
+  returned: restored with O(restore_mode=replace) into an existing database
+  type: str
+  sample: clinic_kin_kept_20261122031500
+kept_at:
+  description: When the replaced database was set aside (UTC, ISO 8601); also in its C(COMMENT ON DATABASE).
+  returned: restored with O(restore_mode=replace) into an existing database
+  type: str
+rows_since_backup:
+  description:
+    - Per table (C(schema.table)), rows in RV(database_kept) minus rows in the backup's manifest, for the tables
+      where they differ only (C({}) when none). A positive number is that many rows the restored database does not
+      have. A table only in the kept database shows all its rows, one only in the backup minus its rows.
+    - Counts, not row identities; rows updated since the backup do not show, and five rows inserted and five
+      deleted show as no difference.
+  returned: restored with O(restore_mode=replace) into an existing database
+  type: dict
+  sample: {"public.patients": 12}
+free_space:
+  description:
+    - The free-space check of O(restore_mode=replace), C(checked), C(copy_bytes), C(copy_estimate),
+      C(needed_bytes), C(free_bytes) (null when it could not be measured) and C(measured_by) (how, or why not).
+  returned: restored with O(restore_mode=replace) into an existing database
+  type: dict
 identity_overridden:
   description: Clinic or database mismatches that O(force=true) overrode (empty when none).
   returned: restored
@@ -304,6 +371,9 @@ def argument_spec():
         target_database=dict(type="str"),
         no_owner=dict(type="bool", default=False),
         restore_mode=dict(type="str", choices=["clean", "replace"], default="clean"),
+        free_space_check=dict(type="str", choices=["auto", "required", "off"], default="auto"),
+        restore_free_bytes=dict(type="int"),
+        restore_min_free_bytes=dict(type="int", default=268435456),
         force=dict(type="bool", default=False),
         keep_last=dict(type="int"),
         max_age_days=dict(type="float"),
@@ -347,6 +417,9 @@ def validate(params):
         problems.append("format=directory applies to engine=postgresql only")
     if params["scratch_database"] is not None and params["scratch_database"] in (params["database"], params["target_database"]):
         problems.append("scratch_database must not be the source or target database (it is dropped after the check)")
+    for option in ("restore_free_bytes", "restore_min_free_bytes"):
+        if params[option] is not None and params[option] < 0:
+            problems.append("%s must be 0 or more, got %d" % (option, params[option]))
     if params["redis_save_timeout"] < 1:
         problems.append("redis_save_timeout must be 1 or more seconds")
     if params["dest"] and os.path.exists(params["dest"]) and not os.path.isdir(params["dest"]):
@@ -454,14 +527,23 @@ def do_restored(module, engine, result):
         raise bm.BackupError("refusing to restore %s into %r: %s (force=true overrides)" % (backup, target, "; ".join(problems)))
     result["identity_overridden"] = problems
     if module.check_mode:
-        result.update(changed=True, manifest=manifest, msg="would restore %s into %r" % (backup, target))
+        keeps = " (the replaced database would be kept, not dropped)" if params["restore_mode"] == "replace" else ""
+        result.update(changed=True, manifest=manifest, msg="would restore %s into %r%s" % (backup, target, keeps))
         return
     outcome = engine.restore(backup, manifest, target)
     result.update(outcome)
-    result.update(changed=True, manifest=manifest, msg="restored %s into %r" % (backup, target))
+    kept = ""
+    if outcome.get("database_kept"):
+        since = outcome["rows_since_backup"]
+        kept = "; the database it replaced is kept as %r%s" % (outcome["database_kept"], (
+            ", with rows the backup does not have: %s" % ", ".join("%s %+d" % item for item in since.items())) if since else
+            ", with the same row counts as the backup")
+    result.update(changed=True, manifest=manifest, msg="restored %s into %r%s" % (backup, target, kept))
+    if outcome.get("free_space") and outcome["free_space"].get("checked") is False and "reason" not in outcome["free_space"]:
+        result.setdefault("warnings", []).append("free space not checked: %s" % outcome["free_space"]["measured_by"])
     mismatched = [c for c in outcome["checks"] if not c["ok"]]
     if mismatched:
-        result["warnings"] = ["after the restore %s" % c["detail"] for c in mismatched]
+        result.setdefault("warnings", []).extend("after the restore %s" % c["detail"] for c in mismatched)
 
 
 def do_pruned(module, result):

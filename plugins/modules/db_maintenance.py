@@ -16,6 +16,9 @@ description:
   - With O(engine=postgresql), checks the database answers, then optionally runs C(VACUUM ANALYZE),
     C(REINDEX DATABASE), and retention purges (rows older than N days, deleted in batches with a commit
     per batch).
+  - With O(engine=postgresql) and O(drop_kept_older_than_days), drops the databases that a
+    M(medops.runbook.db_backup) O(medops.runbook.db_backup#module:restore_mode=replace) restore kept
+    instead of dropping (C(<database>_kept_<YYYYMMDDHHMMSS>)) once they are older than that.
   - With O(engine=redis), checks Redis answers, then optionally removes stale session keys found with
     C(SCAN) by pattern (never C(KEYS), never C(FLUSHDB)).
   - With no operation asked, it is a reachability check that reports the server version.
@@ -90,6 +93,17 @@ options:
         description: Rows deleted per transaction.
         type: int
         default: 1000
+  drop_kept_older_than_days:
+    description:
+      - Drop the databases kept by a restore of O(database) (M(medops.runbook.db_backup) with
+        O(medops.runbook.db_backup#module:restore_mode=replace)) that were set aside more than this many days
+        ago. Only databases whose name is O(database)'s kept name and whose C(COMMENT ON DATABASE) is the label
+        the restore wrote count (their age is the label's time), so a database made by a person is never
+        dropped. Younger ones are listed and kept. Dropping needs the kept database's owner (the owner of
+        O(database) at the restore) or a superuser.
+      - In check mode the ones that would be dropped are listed and nothing is dropped.
+      - Omitted, kept databases are neither listed nor dropped.
+    type: float
   session_pattern:
     description: With O(engine=redis), a C(SCAN) pattern of session keys, for example C(sess:*). A bare C(*) is refused.
     type: str
@@ -162,6 +176,15 @@ purged:
   returned: with engine postgresql
   type: list
   elements: dict
+kept_databases:
+  description:
+    - With O(drop_kept_older_than_days), every kept database of O(database), oldest first, with C(name),
+      C(kept_at), C(age_days), C(clinic), C(backup) and C(action) (C(dropped), C(would_drop) in check mode, or
+      C(kept)).
+  returned: when drop_kept_older_than_days is given
+  type: list
+  elements: dict
+  sample: [{"name": "clinic_kin_kept_20261101020304", "age_days": 21.3, "action": "dropped"}]
 sessions:
   description: Session cleanup counts, C(scanned), C(stale) and C(deleted).
   returned: when session_pattern is given
@@ -191,8 +214,10 @@ def validate(module):
                              % (rule["table"], rule["older_than_days"]))
         if rule["batch_size"] < 1:
             module.fail_json(msg="purge: batch_size must be at least 1 for %s" % rule["table"])
-    if p["engine"] == "redis" and (p["vacuum"] or p["reindex"] or p["purge"]):
-        module.fail_json(msg="vacuum, reindex and purge apply to engine=postgresql only")
+    if p["engine"] == "redis" and (p["vacuum"] or p["reindex"] or p["purge"] or p["drop_kept_older_than_days"] is not None):
+        module.fail_json(msg="vacuum, reindex, purge and drop_kept_older_than_days apply to engine=postgresql only")
+    if p["drop_kept_older_than_days"] is not None and p["drop_kept_older_than_days"] < 0:
+        module.fail_json(msg="drop_kept_older_than_days must be 0 or more, got %s" % p["drop_kept_older_than_days"])
     if p["engine"] == "postgresql" and p["session_pattern"]:
         module.fail_json(msg="session_pattern applies to engine=redis only")
     if p["session_idle_seconds"] < 1 or p["scan_count"] < 1:
@@ -218,6 +243,8 @@ def run_postgresql(module, result):
             result["changed"] = True
             if not module.check_mode:
                 result["reindex_seconds"] = db.reindex()
+        if p["drop_kept_older_than_days"] is not None:
+            drop_kept(module, db, result)
     except pg.MaintenanceError as exc:
         module.fail_json(msg=str(exc), **result)
     finally:
@@ -238,6 +265,19 @@ def run_vacuum(module, db, result):
         result["changed"] = True
         if not module.check_mode:
             result["vacuum_seconds"] = db.vacuum_tables(tables)
+
+
+def drop_kept(module, db, result):
+    """Drop the kept databases past their age; check mode only lists them."""
+    result["kept_databases"] = []
+    for entry in db.kept_databases():
+        old = entry["age_days"] > module.params["drop_kept_older_than_days"]
+        entry["action"] = ("would_drop" if module.check_mode else "dropped") if old else "kept"
+        result["kept_databases"].append(entry)
+        if old:
+            result["changed"] = True
+            if not module.check_mode:
+                db.drop_database(entry["name"])
 
 
 def run_redis(module, result):
@@ -273,6 +313,7 @@ def main():
                 older_than_days=dict(type="int", required=True),
                 batch_size=dict(type="int", default=1000),
             )),
+            drop_kept_older_than_days=dict(type="float"),
             session_pattern=dict(type="str"),
             session_idle_seconds=dict(type="int", default=86400),
             scan_count=dict(type="int", default=500),

@@ -162,3 +162,46 @@ def test_unreachable_server_and_bad_tables(pg_server, audit_db):
     assert sum(_ages(pg_server, audit_db).values()) == 1250
     redis_star = run_module("db_maintenance", {"engine": "redis", "redis_port": 1, "session_pattern": "*"})
     assert redis_star["failed"] and "cannot reach Redis" in redis_star["msg"]
+
+
+def _kept_database(pg_server, name, label):
+    pg_server.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    pg_server.create_database(name)
+    if label is not None:
+        pg_server.execute(f"COMMENT ON DATABASE \"{name}\" IS %s", (label,))
+
+
+def test_drop_kept_older_than_days_drops_only_old_kept_copies_and_check_mode_only_lists(pg_server, pg_database):
+    import datetime
+
+    from ansible_collections.medops.runbook.plugins.module_utils import kept_database as kept
+
+    def label(days, database=pg_database):
+        moment = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=days)
+        return kept.label(database, moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "kin", "kin.dump")
+
+    prefix = kept.kept_prefix(pg_database)
+    old, young = prefix + "20261101000000", prefix + "20261120000000"
+    unlabelled, foreign = prefix + "20261001000000", prefix + "20261002000000"
+    made = {old: label(20), young: label(3), unlabelled: None, foreign: label(30, database="clinic_other")}
+    for name, text in made.items():
+        _kept_database(pg_server, name, text)
+    try:
+        def present():
+            rows = pg_server.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", (prefix + "%",))
+            return sorted(row[0] for row in rows)
+        args = dict(_connection(pg_server, pg_database), drop_kept_older_than_days=14)
+        dry = run_module("db_maintenance", args, check=True)
+        assert dry["changed"] is True and present() == sorted(made)
+        assert [(e["name"], e["action"]) for e in dry["kept_databases"]] == [(old, "would_drop"), (young, "kept")]
+        done = run_module("db_maintenance", args)
+        assert done["changed"] is True and [(e["name"], e["action"]) for e in done["kept_databases"]] == [(old, "dropped"), (young, "kept")]
+        assert 19.9 < done["kept_databases"][0]["age_days"] < 20.1
+        assert present() == sorted([young, unlabelled, foreign]), "only the old kept copy of this database goes"
+        again = run_module("db_maintenance", args)
+        assert again["changed"] is False and [e["action"] for e in again["kept_databases"]] == ["kept"]
+        bad = run_module("db_maintenance", dict(args, drop_kept_older_than_days=-1))
+        assert bad["failed"] and bad["msg"] == "drop_kept_older_than_days must be 0 or more, got -1.0"
+    finally:
+        for name in made:
+            pg_server.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -8,9 +8,11 @@ from (``ensure_live``) instead of trusting the previous test.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 import os
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -18,6 +20,7 @@ import psycopg2
 import pytest
 
 from harness.ansible import REPO, ansible_env, run_playbook
+from harness.http import Reply
 from harness.jobs import JobProducer, wait_until_processed
 
 pytestmark = pytest.mark.lab
@@ -68,6 +71,27 @@ def queue_paused(lab, code):
     return client.hget(f"bull:clinic-{code}:meta", "paused") is not None
 
 
+def admin_connection(lab, dbname="postgres"):
+    pg = lab.info["postgres"]
+    conn = psycopg2.connect(host=pg["host"], port=pg["port"], user=pg["superuser"], dbname=dbname,
+                            password=lab.secret(pg["password_file"]))
+    conn.autocommit = True
+    return conn
+
+
+def kept_databases(lab, code):
+    with contextlib.closing(admin_connection(lab)) as conn, conn.cursor() as cur:
+        cur.execute("SELECT datname FROM pg_database WHERE datname LIKE %s ORDER BY 1", (f"clinic_{code}_kept_%",))
+        return [row[0] for row in cur.fetchall()]
+
+
+def drop_kept_databases(lab, code):
+    """A test that made kept databases removes them (the maintenance role would, after 14 days)."""
+    with contextlib.closing(admin_connection(lab)) as conn, conn.cursor() as cur:
+        for name in kept_databases(lab, code):
+            cur.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
 def ensure_live(lab, version):
     if set(versions(lab).values()) != {version}:
         run = deploy(lab, version)
@@ -75,11 +99,43 @@ def ensure_live(lab, version):
     assert set(versions(lab).values()) == {version}
 
 
+class Background(threading.Thread):
+    """A thread that runs while its ``with`` block does; ``run`` stops once ``done`` is set."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.done = threading.Event()
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.done.set()
+        self.join()
+
+
+class PageWatcher(Background):
+    """Notes every moment (UTC) each clinic's maintenance page file was seen, every 20 ms."""
+
+    def __init__(self, lab):
+        super().__init__()
+        self.pages = {code: Path(lab.clinic(code)["app_root"]) / "shared" / "maintenance.html" for code in CODES}
+        self.seen = {code: [] for code in CODES}
+
+    def run(self):
+        while not self.done.wait(0.02):
+            for code, page in self.pages.items():
+                if page.exists():
+                    self.seen[code].append(datetime.datetime.now(datetime.timezone.utc))
+
+
 def test_deploy_1_1_0_to_every_clinic_loses_no_job(lab):
     ensure_live(lab, "1.0.0")
     before = {code: backups(lab, code) for code in CODES}
-    with JobProducer(lab, CODES) as producer:
-        run = deploy(lab, "1.1.0")
+    # With the write freeze: the maintenance page is up from before the backup until 1.1.0 is verified.
+    with JobProducer(lab, CODES) as producer, PageWatcher(lab) as pages:
+        run = deploy(lab, "1.1.0", "-e", "deploy_maintenance_page=true")
     assert run.rc == 0, run.output[-4000:]
     assert versions(lab) == {code: "1.1.0" for code in CODES}
     assert served_versions(lab) == {code: "1.1.0" for code in CODES}
@@ -88,7 +144,14 @@ def test_deploy_1_1_0_to_every_clinic_loses_no_job(lab):
         assert new, f"{code}: no backup written by the deploy"
         last = record(lab, code)[-1]
         assert last["phase"] == "finished" and last["outcome"] == "success" and last["version_to"] == "1.1.0"
-        assert [s["step"] for s in last["steps"]][:3] == ["record_start", "backup", "drain"]
+        # Queues drained, THEN the backup (seed 002), so the backup holds every job's writes.
+        steps = [s["step"] for s in last["steps"]]
+        assert steps[:4] == ["record_start", "drain", "maintenance_on", "backup"], steps
+        assert steps[steps.index("verify") + 1:steps.index("verify") + 3] == ["maintenance_off", "smoke"], steps
+        manifest = json.loads(Path(last["backup"] + ".manifest.json").read_text())
+        assert pages.seen[code], f"{code}: the maintenance page never showed"
+        assert pages.seen[code][0] < datetime.datetime.fromisoformat(manifest["started_at"].replace("Z", "+00:00"))
+        assert not pages.pages[code].exists()
         assert not queue_paused(lab, code)
         assert not (Path(lab.clinic(code)["app_root"]) / "deploy.lock").exists()
         ids = producer.ids[code]
@@ -150,6 +213,108 @@ def test_failed_migration_is_rolled_back_with_the_database(lab):
     assert "kin: deploy of 1.2.0-badmigration failed at step 'migrate'" in run.flat, run.output[-4000:]
     assert "with the database restored from" in run.flat
     assert table_checksums(lab, "kin") == before
+    # The replaced (half-migrated) database is kept, not dropped, and named in the record.
+    kept = record(lab, "kin")[-1]["database_kept"]
+    assert kept.startswith("clinic_kin_kept_") and f"kept as {kept}" in run.flat
+    drop_kept_databases(lab, "kin")
+    assert lab.version("kin") == "1.1.0" and lab.get("kin", "/health/ready")[0] == 200
+    assert not queue_paused(lab, "kin")
+
+
+class PatientWriter(Background):
+    """Web traffic that goes on during a deploy: one patient row committed every 50 ms, each named by
+    its sequence number; records what it saw committed (in order) and what it cannot be sure of."""
+
+    def __init__(self, params, tag):
+        super().__init__()
+        self.params, self.tag = params, tag
+        self.committed, self.uncertain, self.errors = [], [], 0
+
+    def run(self):
+        conn, number = None, 0
+        while not self.done.wait(0.05):
+            token = f"{self.tag}-{number:06d}"
+            number += 1
+            try:
+                if conn is None:
+                    conn = psycopg2.connect(connect_timeout=5, **self.params)
+                with conn.cursor() as cur:
+                    cur.execute("INSERT INTO patients (full_name) VALUES (%s)", (token,))
+                conn.commit()
+                self.committed.append(token)
+            except psycopg2.Error:
+                # Connection closed by the restore's swap, or the database briefly closed: the
+                # commit may or may not have happened.
+                self.uncertain.append(token)
+                self.errors += 1
+                with contextlib.suppress(Exception):
+                    conn.close()
+                conn = None
+        if conn is not None:
+            conn.close()
+
+
+def writer_rows(lab, dbname, tag):
+    with contextlib.closing(admin_connection(lab, dbname)) as conn, conn.cursor() as cur:
+        cur.execute("SELECT full_name FROM patients WHERE full_name LIKE %s ORDER BY full_name", (tag + "-%",))
+        return [row[0] for row in cur.fetchall()]
+
+
+def test_failed_migration_loses_no_row_written_during_the_deploy(lab, http_service):
+    """While the app keeps writing, a failed migration is rolled back: every committed row is in the
+    live database or in the kept one, and the summary counts exactly the rows written after the backup."""
+    ensure_live(lab, "1.1.0")
+    # test_failed_migration_is_rolled_back_with_the_database marked the release bad; as an operator would, clear it.
+    (Path(lab.clinic("kin")["app_root"]) / "releases" / "1.2.0-badmigration" / ".medops-bad").unlink(missing_ok=True)
+    tag = f"writer-{os.getpid()}-{int(time.time())}"
+    with contextlib.closing(psycopg2.connect(**lab.db_params("kin"))) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM patients")
+        patients_before = cur.fetchone()[0]
+    hook = http_service({"/hook": lambda request: Reply(204)})
+    with PatientWriter(lab.db_params("kin"), tag) as writer:
+        run = deploy(lab, "1.2.0-badmigration", "--limit", "kin", "-e", f"deploy_notify_webhook_url={hook.url('/hook')}")
+        # A little traffic after the rollback too: it must land in the restored database.
+        deadline = time.monotonic() + 60
+        settled = len(writer.committed)
+        while len(writer.committed) < settled + 5 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert run.rc != 0
+    assert "kin: deploy of 1.2.0-badmigration failed at step 'migrate'" in run.flat, run.output[-4000:]
+    last = record(lab, "kin")[-1]
+    kept = last["database_kept"]
+    try:
+        assert kept.startswith("clinic_kin_kept_") and kept_databases(lab, "kin") == [kept]
+        live, kept_rows = set(writer_rows(lab, "clinic_kin", tag)), writer_rows(lab, kept, tag)
+        # Nothing lost: every row the writer saw committed is in the live or the kept database.
+        lost = [token for token in writer.committed if token not in live and token not in kept_rows]
+        assert not lost, f"{len(lost)} committed rows are in neither database: {lost[:5]}"
+        # The backup's snapshot cut the writer's rows in two: the first ones (in the backup, so in the
+        # restored live database too) and the rest, written after the backup, in the kept one only.
+        manifest = json.loads(Path(last["backup"] + ".manifest.json").read_text())
+        in_backup = manifest["tables"]["public.patients"] - patients_before
+        assert 0 < in_backup <= len(kept_rows), (in_backup, len(kept_rows))
+        assert all(token in live for token in kept_rows[:in_backup])
+        assert not any(token in live for token in kept_rows[in_backup:])
+        after_backup = len(kept_rows) - in_backup
+        assert after_backup > 0, "the writer should have committed rows between the backup and the rollback"
+        # The writer's own view agrees (rows it could not confirm may have committed or not).
+        seen_after = [t for t in writer.committed if t in set(kept_rows[in_backup:])]
+        assert len(seen_after) <= after_backup <= len(seen_after) + len(writer.uncertain)
+        # The on-call is told: record, summary, failure message.
+        assert last["rows_since_backup"] == {"public.patients": after_backup}, last["rows_since_backup"]
+        assert f"kept as {kept}: {after_backup} rows written after the backup are there and NOT in the live database" in run.flat
+        summary = json.loads(hook.requests[-1].body)  # deploy_summary, as the generic webhook sends it
+        assert (summary["outcome"], summary["database_kept"]) == ("rolled_back", kept), summary
+        assert summary["rows_since_backup"] == {"public.patients": after_backup}, summary
+        # Traffic after the rollback went to the restored database.
+        assert [t for t in writer.committed[-5:] if t in live] == writer.committed[-5:]
+        print(f"writer committed {len(writer.committed)} rows ({len(writer.uncertain)} unconfirmed); "
+              f"{in_backup} in the backup, {after_backup} after it, kept in {kept}")
+    finally:
+        drop_kept_databases(lab, "kin")
+        with contextlib.closing(psycopg2.connect(**lab.db_params("kin"))) as conn, conn.cursor() as cur:
+            cur.execute("DELETE FROM patients WHERE full_name LIKE %s", (tag + "-%",))
+            conn.commit()
     assert lab.version("kin") == "1.1.0" and lab.get("kin", "/health/ready")[0] == 200
     assert not queue_paused(lab, "kin")
 

@@ -96,3 +96,44 @@ def test_maintenance_page_is_off_after_a_run_that_failed_in_the_middle(lab, audi
     assert "% full (limit 0%)" in run.flat
     assert audit_rows() == {10: 40, 89: 40}
     assert not page.exists()
+
+
+def test_maintenance_drops_kept_databases_past_their_age_and_check_mode_only_lists(lab):
+    """Databases kept by rollbacks (db_backup restore_mode=replace) go after 14 days, younger ones stay.
+
+    Made as the restore makes them (owned by the clinic's role, labelled), backdated by their label."""
+    import datetime
+
+    from ansible_collections.medops.runbook.plugins.module_utils import kept_database as kept
+
+    pg = lab.info["postgres"]
+    admin = dict(host=pg["host"], port=pg["port"], user=pg["superuser"], dbname="postgres", password=lab.secret(pg["password_file"]))
+
+    def sql(statement, params=()):
+        with contextlib.closing(psycopg2.connect(**admin)) as conn:
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute(statement, params)
+                return cur.fetchall() if cur.description else None
+
+    def present():
+        return sorted(row[0] for row in sql("SELECT datname FROM pg_database WHERE datname LIKE 'clinic_kin_kept_%'"))
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    made = {"clinic_kin_kept_20260101000000": 30, "clinic_kin_kept_20260102000000": 15, "clinic_kin_kept_20260103000000": 2}
+    for name, days in made.items():
+        sql(f'CREATE DATABASE "{name}" OWNER clinic_kin')
+        stamp = (now - datetime.timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        sql(f'COMMENT ON DATABASE "{name}" IS %s', (kept.label("clinic_kin", stamp, "kin", "kin.dump"),))
+    try:
+        dry = run_playbook(REPO / "playbooks" / "maintenance.yml", "--limit", "kin", check=True, inventory=lab.inventory, env=lab.env)
+        assert dry.rc == 0, dry.output[-3000:]
+        assert present() == sorted(made), "check mode drops nothing"
+        assert "kept database clinic_kin_kept_20260101000000 (30.0 days old" in dry.flat and "would be dropped (check mode)" in dry.flat
+        run = run_playbook(REPO / "playbooks" / "maintenance.yml", "--limit", "kin", inventory=lab.inventory, env=lab.env)
+        assert run.rc == 0, run.output[-3000:]
+        assert present() == ["clinic_kin_kept_20260103000000"], "only the kept databases older than 14 days go"
+        assert "clinic_kin_kept_20260103000000 (2.0 days old" in run.flat and "kept (younger than 14" in run.flat
+    finally:
+        for name in made:
+            sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -39,6 +39,9 @@ CASES = {
         ({"deploy_version": "1.1.0", "deploy_container_ports": ["http", "https"]}, "deploy_container_ports"),
         ({"deploy_version": "1.1.0", "deploy_container_env": ["DB_PASSWORD=x"]}, "deploy_container_env"),
         ({"deploy_version": "1.1.0", "deploy_container_keep": "a few"}, "deploy_container_keep"),
+        ({"deploy_version": "1.1.0", "deploy_maintenance_page": "sometimes"}, "deploy_maintenance_page"),
+        ({"deploy_version": "1.1.0", "deploy_restore_free_space_check": "maybe"}, "deploy_restore_free_space_check"),
+        ({"deploy_version": "1.1.0", "deploy_restore_min_free_bytes": "lots"}, "deploy_restore_min_free_bytes"),
     ],
     "rollback": [
         ({"rollback_restore_db": [True]}, "rollback_restore_db"),
@@ -63,6 +66,8 @@ CASES = {
         ({"maintenance_reload_command": {"cmd": "nginx -s reload"}}, "maintenance_reload_command"),
         ({"maintenance_tls_min_days": "21d"}, "maintenance_tls_min_days"),
         ({"maintenance_log_paths": {"a": 1}}, "maintenance_log_paths"),
+        ({"maintenance_drop_kept_databases": "when full"}, "maintenance_drop_kept_databases"),
+        ({"maintenance_kept_databases_max_age_days": "two weeks"}, "maintenance_kept_databases_max_age_days"),
     ],
     "backup_verify": [
         ({"backup_verify_take_backup": "tonight"}, "backup_verify_take_backup"),

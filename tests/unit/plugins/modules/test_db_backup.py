@@ -44,3 +44,8 @@ def test_documentation_matches_argument_spec():
         assert documented[name]["type"] == option["type"], name
         assert documented[name].get("default") == option.get("default") or (option.get("default") == [] and name == "dump_extra_args"), name
         assert documented[name].get("choices") == option.get("choices"), name
+
+
+def test_negative_free_space_settings_are_refused():
+    text = "; ".join(db_backup.validate(params(dest="/b", database="d", restore_free_bytes=-1, restore_min_free_bytes=-5)))
+    assert "restore_free_bytes must be 0 or more, got -1" in text and "restore_min_free_bytes must be 0 or more, got -5" in text
