@@ -129,9 +129,10 @@ def build_messages(params):
     """[(target, payload)] for every configured target that this event concerns."""
     text, common = describe(params)
     messages = []
-    if params.get("webhook_url"):
+    quiet = params["event"] == "result" and common["ok"] and not params.get("announce_success", True)
+    if params.get("webhook_url") and not quiet:
         messages.append(("webhook", dict(common, text=text)))
-    if params.get("slack_webhook_url"):
+    if params.get("slack_webhook_url") and not quiet:
         messages.append(("slack", {"text": text}))
     if params.get("pagerduty_routing_key") and params["event"] == "result":
         key = dedup_key(params["clinic"], params["playbook"])

@@ -101,6 +101,13 @@ options:
     description: Fail the task when a target could not be notified (by default that is only a warning).
     type: bool
     default: false
+  announce_success:
+    description:
+      - Send a good V(result) (V(success), V(unchanged), V(passed)) to the webhook and Slack too. With V(false)
+        only PagerDuty hears of it (the resolve), for runs that should speak only when something is wrong,
+        such as a nightly backup verification.
+    type: bool
+    default: true
 extends_documentation_fragment:
   - medops.runbook.attributes
 attributes:
@@ -182,6 +189,7 @@ def argument_spec():
         timeout=dict(type="float", default=10),
         validate_certs=dict(type="bool", default=True),
         fail_on_error=dict(type="bool", default=False),
+        announce_success=dict(type="bool", default=True),
     )
 
 

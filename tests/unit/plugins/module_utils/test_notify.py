@@ -11,7 +11,7 @@ from ansible_collections.medops.runbook.plugins.module_utils.notify import (
 BASE = dict(event="result", playbook="deploy", run_id="r1", version="1.2.0", clinic="kin", outcome="rolled_back",
             details={}, clinics=[], source=None, webhook_url="http://hook/T0KEN", slack_webhook_url="http://slack/S3CRET",
             pagerduty_routing_key="RK-Secret-123", pagerduty_url="http://pd/enqueue", pagerduty_severity="error",
-            timeout=5.0, validate_certs=True, fail_on_error=False)
+            timeout=5.0, validate_certs=True, fail_on_error=False, announce_success=True)
 
 
 def params(**kw):
@@ -109,3 +109,10 @@ def test_bad_options(kw, message):
     with pytest.raises(NotifyConfigError) as exc:
         notify(params(**kw), opener=Opener())
     assert message in str(exc.value) and "T0KEN" not in str(exc.value)
+
+
+def test_quiet_success_only_resolves():
+    quiet = dict(build_messages(params(outcome="passed", playbook="backup_verify", announce_success=False)))
+    assert set(quiet) == {"pagerduty"} and quiet["pagerduty"]["dedup_key"] == "medops:kin:backup_verify"
+    loud = dict(build_messages(params(outcome="failed", playbook="backup_verify", announce_success=False)))
+    assert set(loud) == {"webhook", "slack", "pagerduty"} and loud["pagerduty"]["event_action"] == "trigger"
