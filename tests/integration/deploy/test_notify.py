@@ -40,8 +40,11 @@ def unmark(lab, code, version):
     (Path(lab.clinic(code)["app_root"]) / "releases" / version / ".medops-bad").unlink(missing_ok=True)
 
 
+def accept(request):
+    return Reply(202, {"status": "success"})
+
+
 def receiver(http_service):
-    accept = lambda request: Reply(202, {"status": "success"})  # noqa: E731
     return http_service({f"/hook/{HOOK_TOKEN}": accept, "/slack": accept, "/pd/enqueue": accept})
 
 
