@@ -137,4 +137,5 @@ def test_no_response_body_reaches_the_output_the_record_or_a_notification(lab, h
     assert "last status 503" in written and "last status 503" in notes
     for text in (run.output, written, notes):
         assert marker not in text and start not in text and "zzzzzzzzzz" not in text
+    assert HOOK_TOKEN not in run.output and ROUTING_KEY not in run.output  # -vvv prints module arguments
     assert not queue_paused(lab, "kin") and not (Path(lab.clinic("kin")["app_root"]) / "deploy.lock").exists()
