@@ -47,7 +47,7 @@ def _script(out: str) -> str:
         if command == "make lab-down":
             lines.append(f"PYTHONPATH=lab .venv/bin/python -m medops_lab status --json > {out}/status.json")
         lines += [f"echo {shlex.quote('+++ ' + command)} \"(at ${{SECONDS}} s)\"", command]
-    lines += [f"echo '+++ done' \"(at ${{SECONDS}} s)\"", _list_processes(f"{out}/processes.txt")]
+    lines += ["echo '+++ done' \"(at ${SECONDS} s)\"", _list_processes(f"{out}/processes.txt")]
     return "\n".join(lines) + "\n"
 
 
