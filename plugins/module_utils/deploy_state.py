@@ -141,10 +141,11 @@ class DeploymentRecord(object):
     """Append-only JSON-lines log of deploys on one host, hash-chained.
 
     A run appends a ``started`` entry before it changes anything and a ``finished`` entry (with
-    its outcome) at the end; a ``started`` without a ``finished`` is an interrupted run.
+    its outcome) at the end; a ``started`` without a ``finished`` is an interrupted run. A
+    ``notified`` entry after the ``finished`` one says which notifications reached their targets.
     """
 
-    PHASES = ("started", "finished")
+    PHASES = ("started", "finished", "notified")
 
     def __init__(self, path, now=time.time):
         self.path = path

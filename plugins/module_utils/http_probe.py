@@ -25,7 +25,10 @@ from ansible.module_utils.urls import Request, make_context
 from ansible_collections.medops.runbook.plugins.module_utils.health_body import CheckSpecError, evaluate, parse_check
 
 MAX_BODY_BYTES = 1024 * 1024
-EXCERPT_CHARS = 300
+# Health and error pages can carry patient data: a body leaves the module only when the caller asks
+# (return_body), and a failure message quotes at most this many characters of it.
+MSG_EXCERPT_CHARS = 200
+RETURNED_BODY_CHARS = 4096
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "OPTIONS")
 ENDPOINT_KEYS = ("url", "name", "method", "headers", "body", "body_format", "status_codes", "json_checks",
                  "body_regex", "allow_degraded", "interpret_body", "success_threshold")
@@ -274,9 +277,10 @@ def latency_summary(seconds):
                 for k, v in (("p50", percentile(ms, 0.5)), ("p95", percentile(ms, 0.95)), ("max", max(ms) if ms else None)))
 
 
-def excerpt(text, limit=EXCERPT_CHARS):
+def excerpt(text, limit=MSG_EXCERPT_CHARS):
+    """At most ``limit`` characters of ``text`` (whitespace folded), an ellipsis included."""
     text = " ".join((text or "").split())
-    return text if len(text) <= limit else text[:limit] + "..."
+    return text if len(text) <= limit else text[:max(0, limit - 3)] + "..."
 
 
 class EndpointState(object):
@@ -318,10 +322,11 @@ class EndpointState(object):
             return "; ".join(self.verdict["failures"])
         return "healthy %d time(s) in a row, %d needed" % (self.consecutive_ok, self.endpoint["success_threshold"])
 
-    def report(self):
+    def report(self, return_body=False):
+        """What to return about this endpoint; its body (raw and parsed) only when asked."""
         verdict = self.verdict or {}
         answer = self.answer
-        return {
+        report = {
             "name": self.endpoint["name"],
             "url": self.endpoint["url"],
             "healthy": self.healthy,
@@ -329,14 +334,16 @@ class EndpointState(object):
             "consecutive_successes": self.consecutive_ok,
             "status": answer.status if answer else None,
             "error": answer.error if answer else None,
-            "json": verdict.get("json"),
-            "body": excerpt(answer.body, 4096) if answer and not answer.error else None,
             "overall": verdict.get("overall"),
             "checks": verdict.get("checks", {}),
             "degraded": verdict.get("degraded", []),
             "failures": [] if self.healthy else [self.problem()],
             "latency_ms": latency_summary(self.latencies),
         }
+        if return_body:
+            report["json"] = verdict.get("json")
+            report["body"] = excerpt(answer.body, RETURNED_BODY_CHARS) if answer and not answer.error else None
+        return report
 
 
 class Waiter(object):
@@ -386,7 +393,8 @@ class Waiter(object):
         return self.result(self.clock() - start)
 
     def result(self, elapsed):
-        reports = [s.report() for s in self.states]
+        return_body = bool(self.params.get("return_body"))
+        reports = [s.report(return_body) for s in self.states]
         unhealthy = [r for r in reports if not r["healthy"]]
         main = unhealthy[0] if unhealthy else reports[-1]
         latencies = [x for s in self.states for x in s.latencies]
@@ -395,13 +403,14 @@ class Waiter(object):
             "attempts": sum(s.attempts for s in self.states),
             "elapsed": round(elapsed, 3),
             "status": main["status"],
-            "json": main["json"],
-            "body": main["body"],
             "checks": main["checks"],
             "degraded": sorted(set(n for r in reports for n in r["degraded"])),
             "latency_ms": latency_summary(latencies),
             "endpoints": reports,
         }
+        if return_body:
+            result["json"] = main["json"]
+            result["body"] = main["body"]
         if unhealthy:
             result["msg"] = self.failure_message(elapsed)
         return result
@@ -414,8 +423,8 @@ class Waiter(object):
             answer = state.answer
             last = "last status %s" % answer.status if answer and answer.status is not None else "no HTTP answer"
             text = "%s: %s; %s" % (state.endpoint["name"], last, state.problem())
-            if answer and answer.body:
-                text += "; body: %s" % excerpt(answer.body, 200)
+            if self.params.get("return_body") and answer and answer.body:
+                text += "; body: %s" % excerpt(answer.body)
             parts.append(text)
         return "not healthy after %d attempt(s) in %.1fs, gave up on %s. %s" % (
             sum(s.attempts for s in self.states), elapsed, self.gave_up, " | ".join(parts))

@@ -17,7 +17,8 @@ description:
     sha256 of the previous one, so an edited, inserted or removed line shows as a broken chain.
   - A deploy appends a V(started) entry before it changes anything and a V(finished) entry with its
     outcome at the end. A V(started) entry without its V(finished) twin is an interrupted run, which
-    O(state=read) reports.
+    O(state=read) reports. A V(notified) entry, appended after V(finished), keeps which notifications
+    of the run reached their targets (C(notifications)); it changes no outcome.
   - O(state=read) also answers which release a rollback should go back to (RV(rollback_target)), that is
     the newest release that deployed successfully, is not live now, and never failed later.
 author:
@@ -35,7 +36,7 @@ options:
   phase:
     description: Which entry of a run this is. Required with O(state=appended).
     type: str
-    choices: [started, finished]
+    choices: [started, finished, notified]
   run_id:
     description: The deploy run this entry belongs to. Required with O(state=appended).
     type: str
@@ -133,7 +134,7 @@ def main():
         argument_spec=dict(
             path=dict(type="path", required=True),
             state=dict(type="str", choices=["appended", "read"], default="appended"),
-            phase=dict(type="str", choices=["started", "finished"]),
+            phase=dict(type="str", choices=["started", "finished", "notified"]),
             run_id=dict(type="str"),
             fields=dict(type="dict", default={}),
             current_version=dict(type="str"),

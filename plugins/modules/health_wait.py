@@ -30,6 +30,9 @@ description:
   - Once an endpoint has reached its threshold it is not probed again.
   - A connection refused, an unknown host or a TLS verification error is a hard failure; a timeout or an
     unhealthy answer is not.
+  - "Response bodies stay inside the module unless O(return_body=true): health and error pages can carry
+    patient data, and a result ends up in logs, C(-vvv) output, deployment records and notifications.
+    Without it the result names status codes, check names and states, and the conditions that failed."
   - Never reports changed. In check mode the probes still run (they change nothing) and the result says so.
 author:
   - medops.runbook contributors (@medops-runbook)
@@ -127,6 +130,13 @@ options:
     description: Use proxies from the environment.
     type: bool
     default: true
+  return_body:
+    description:
+      - Return the last response body (RV(body), its first 4096 characters) and its parsed JSON (RV(json)),
+        overall and per endpoint, and quote up to 200 characters of it in a failure message.
+      - Leave it off wherever the result is logged or recorded.
+    type: bool
+    default: false
 extends_documentation_fragment:
   - medops.runbook.attributes
   - medops.runbook.http_client
@@ -164,6 +174,13 @@ EXAMPLES = r"""
         status_codes: [200, 503]
         allow_degraded: true
     wait_timeout: 60
+
+- name: Read the version a service reports (its body is returned only because it is asked for)
+  medops.runbook.health_wait:
+    url: https://api.clinic.example.org/api/version
+    wait_timeout: 0
+    return_body: true
+  register: version_answer
 """
 
 RETURN = r"""
@@ -185,11 +202,11 @@ status:
   type: int
 json:
   description: Last JSON body of that endpoint (null when it is not JSON).
-  returned: always
+  returned: when O(return_body=true)
   type: raw
 body:
   description: Start of that endpoint's last body (4096 characters at most).
-  returned: always
+  returned: when O(return_body=true)
   type: str
 checks:
   description: Per-check states found in that endpoint's last body (name to state).
@@ -207,7 +224,8 @@ latency_ms:
 endpoints:
   description:
     - One entry per endpoint with C(name), C(url), C(healthy), C(attempts), C(consecutive_successes), C(status),
-      C(error), C(json), C(body), C(overall), C(checks), C(degraded), C(failures) and C(latency_ms).
+      C(error), C(overall), C(checks), C(degraded), C(failures) and C(latency_ms); C(json) and C(body) too
+      with O(return_body=true).
   returned: always
   type: list
   elements: dict
@@ -216,7 +234,9 @@ check_mode:
   returned: always
   type: bool
 msg:
-  description: Why the wait failed (endpoint, last status, the condition that did not hold, a body excerpt), or a note in check mode.
+  description:
+    - Why the wait failed (endpoint, last status, the condition that did not hold), or a note in check mode.
+    - With O(return_body=true) it also quotes the body, 200 characters at most.
   returned: when failed or in check mode
   type: str
 """
@@ -249,6 +269,7 @@ def argument_spec():
         max_interval=dict(type="float"),
         follow_redirects=dict(type="str", default="safe", choices=["all", "safe", "none"]),
         use_proxy=dict(type="bool", default=True),
+        return_body=dict(type="bool", default=False),
         validate_certs=dict(type="bool", default=True),
         ca_path=dict(type="path"),
         client_cert=dict(type="path"),

@@ -41,7 +41,8 @@ DOWN = Reply(503, {"status": "fail"})
 
 def test_waits_until_ready(http_service):
     svc = http_service({"/health": healthy_after(1.0)})
-    result = run_module("health_wait", {"url": svc.url("/health"), "interval": 0.2, "wait_timeout": 30})
+    # The body is returned only when asked for (return_body); this test reads it.
+    result = run_module("health_wait", {"url": svc.url("/health"), "interval": 0.2, "wait_timeout": 30, "return_body": True})
     assert result["healthy"] and not result["changed"] and not result.get("failed")
     assert result["attempts"] > 1 and result["attempts"] == len(svc.requests)
     assert result["status"] == 200 and result["json"]["status"] == "healthy"
@@ -71,7 +72,8 @@ def test_503_with_degraded_checks(http_service):
     body = {"status": "degraded", "checks": [{"name": "database", "status": "ok"}, {"name": "ocr", "status": "degraded"}],
             "degraded_services": ["ocr.label"]}
     svc = http_service({"/health": lambda request: Reply(503, body)})
-    result = run_module("health_wait", {"url": svc.url("/health"), "interval": 0.2, "wait_timeout": 1})
+    # The body excerpt in the message is asked for (return_body); without it no body is quoted.
+    result = run_module("health_wait", {"url": svc.url("/health"), "interval": 0.2, "wait_timeout": 1, "return_body": True})
     assert result["failed"] and not result["healthy"] and not result["changed"]
     assert result["status"] == 503 and result["degraded"] == ["ocr", "ocr.label"]
     assert result["checks"] == {"database": "ok", "ocr": "degraded", "ocr.label": "degraded"}
@@ -81,6 +83,18 @@ def test_503_with_degraded_checks(http_service):
     tolerant = run_module("health_wait", {"url": svc.url("/health"), "status_codes": [200, 503], "allow_degraded": True,
                                           "wait_timeout": 0})
     assert tolerant["healthy"]
+
+
+def test_no_body_text_leaves_the_module_by_default(http_service):
+    marker = "PATIENT-7c2e-MARKER"
+    page = "<p>" + "a" * 997 + marker + "b" * (5000 - 1000 - len(marker))
+    svc = http_service({"/health": lambda request: Reply(503, page, {"Content-Type": "text/html"})})
+    result = run_module("health_wait", {"url": svc.url("/health"), "wait_timeout": 0})
+    assert result["failed"] and result["status"] == 503 and "last status 503" in result["msg"]
+    assert marker not in repr(result) and "aaaa" not in repr(result) and "body" not in result
+    asked = run_module("health_wait", {"url": svc.url("/health"), "wait_timeout": 0, "return_body": True})
+    quoted = asked["msg"].split("; body: ", 1)[1]
+    assert len(quoted) <= 200 and marker not in asked["msg"] and marker in asked["body"]
 
 
 def test_hanging_answer_is_cut_by_the_per_request_timeout(http_service):

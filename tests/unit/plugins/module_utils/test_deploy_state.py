@@ -119,3 +119,15 @@ def test_first_release_installed_before_the_record_is_a_rollback_target(tmp_path
     assert record.summary(current_version="1.1.0")["rollback_target"] == "1.0.0"
     _deploy(record, "r2", "1.1.0", "1.2.0", "rolled_back")
     assert record.summary(current_version="1.1.0")["rollback_target"] == "1.0.0"
+
+
+def test_notified_entry_keeps_the_chain_and_changes_no_answer(tmp_path):
+    record = DeploymentRecord(str(tmp_path / "deployments.jsonl"))
+    _deploy(record, "r1", None, "1.0.0", "success")
+    _deploy(record, "r2", "1.0.0", "1.1.0", "rolled_back")
+    before = record.summary(current_version="1.0.0")
+    record.append({"run_id": "r2", "notifications": [{"target": "webhook", "ok": False, "error": "connection refused"}]}, "notified")
+    after = record.summary(current_version="1.0.0")
+    assert after["chain_valid"] and after["last"]["phase"] == "notified" and after["interrupted"] == []
+    assert {k: after[k] for k in ("rollback_target", "good_versions", "bad_versions", "last_success")} == \
+        {k: before[k] for k in ("rollback_target", "good_versions", "bad_versions", "last_success")}

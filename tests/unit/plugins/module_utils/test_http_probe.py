@@ -11,7 +11,7 @@ DEFAULTS = dict(url=None, urls=None, method="GET", headers={}, body=None, body_f
                 json_checks=[], body_regex=None, interpret_body=True, allow_degraded=False, success_threshold=1,
                 failure_threshold=None, timeout=5.0, wait_timeout=60.0, interval=2.0, backoff=1.0, max_interval=None,
                 validate_certs=True, ca_path=None, client_cert=None, client_key=None, url_username=None,
-                url_password=None, bearer_token=None, follow_redirects="safe", use_proxy=True)
+                url_password=None, bearer_token=None, follow_redirects="safe", use_proxy=True, return_body=False)
 
 
 def params(**kw):
@@ -57,13 +57,40 @@ def test_flap_does_not_pass_success_threshold():
 
 
 def test_gives_up_at_wait_timeout_naming_the_condition():
-    result, clock, dummy = wait([BAD], wait_timeout=10, interval=2)
+    # The body excerpt in the message is asked for (return_body): by default no body is quoted.
+    result, clock, dummy = wait([BAD], wait_timeout=10, interval=2, return_body=True)
     assert not result["healthy"]
     assert clock.now == pytest.approx(10.1)
     assert "http://svc/health: last status 503" in result["msg"]
     assert "status 503 not in [200]" in result["msg"] and "db=down" in result["msg"]
     assert '"status": "fail"' in result["msg"]
     assert result["degraded"] == ["db"]
+
+
+MARKER = "PATIENT-MARKER-4b1d"
+BIG = Answer(503, "x" * 1000 + MARKER + "y" * (5000 - 1000 - len(MARKER)), "text/html", latency=0.1)
+
+
+def test_no_body_leaves_the_module_unless_asked():
+    result, dummy, dummy2 = wait([BAD], wait_timeout=0)
+    assert "body" not in result and "json" not in result
+    assert all("body" not in e and "json" not in e for e in result["endpoints"])
+    assert "last status 503" in result["msg"] and "db=down" in result["msg"]
+    assert '"status": "fail"' not in result["msg"] and "body:" not in result["msg"]
+    assert result["checks"] == {"db": "down"} and result["degraded"] == ["db"]
+
+
+def test_returned_body_and_message_excerpt_are_bounded():
+    result, dummy, dummy2 = wait([BIG], wait_timeout=0, return_body=True)
+    quoted = result["msg"].split("; body: ", 1)[1]
+    assert len(quoted) <= 200 and quoted.endswith("...") and MARKER not in result["msg"]
+    assert len(result["body"]) <= 4096 and MARKER in result["body"]
+    assert result["endpoints"][0]["body"] == result["body"] and result["json"] is None
+
+
+def test_large_body_is_not_in_the_default_result():
+    result, dummy, dummy2 = wait([BIG], wait_timeout=0)
+    assert MARKER not in repr(result) and "xxxx" not in repr(result)
 
 
 def test_failure_threshold_gives_up_early_on_hard_failures():
