@@ -14,7 +14,7 @@ export MEDOPS_LAB_STATE ?= $(CURDIR)/lab/state
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help demo test deps venv lab-up lab-down lab-status unit integration reliability molecule sanity lint build install-check clean
+.PHONY: help demo test deps venv lab-up lab-down lab-status unit integration reliability molecule sanity lint build install-check clean ansible-range
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -71,6 +71,9 @@ build: venv ## build the collection tarball into build/
 
 install-check: build ## install the tarball into a scratch collections path and use it from there
 	bash scripts/install-check.sh $(CURDIR)/$(VENV)
+
+ansible-range: ## the oldest claimed ansible-core (2.16) in a throwaway venv: unit tests, one lab deploy, sanity
+	bash scripts/ansible-range.sh
 
 clean: ## remove build output (not the lab: use lab-down)
 	rm -rf build tests/output

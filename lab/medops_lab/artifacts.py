@@ -135,4 +135,3 @@ def check_member(member: tarfile.TarInfo, dest: Path) -> None:
 
 def _escapes(name: str) -> bool:
     return os.path.isabs(name) or ".." in Path(name).parts
-
