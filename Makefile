@@ -13,6 +13,8 @@ export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.collections
 export MEDOPS_LAB_STATE ?= $(CURDIR)/lab/state
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PATH := $(CURDIR)/$(BIN):$(PATH)
+# Each pytest stage leaves a JUnit report (reports/junit-STAGE.xml) for scripts/slowest.py.
+JUNIT = --junitxml=$(CURDIR)/reports/junit-$@.xml
 
 .PHONY: help demo test deps venv lab-up lab-down lab-status unit integration reliability molecule sanity lint build install-check clean ansible-range
 
@@ -25,7 +27,10 @@ demo: deps venv lab-up ## start the three-clinic lab, deploy 1.1.0 (DEMO_VERSION
 	$(BIN)/ansible-playbook playbooks/deploy.yml -i inventories/lab -e deploy_version=$(DEMO_VERSION)
 	$(BIN)/ansible-playbook playbooks/health_check.yml -i inventories/lab
 
-test: deps venv unit integration reliability molecule sanity lint build install-check ## the whole suite (what CI runs)
+STAGES := deps venv unit integration reliability molecule sanity lint build install-check
+
+test: ## the whole suite (what CI runs): every stage timed, a table and the 15 slowest tests at the end
+	MAKE="$(MAKE)" bash scripts/suite.sh $(STAGES)
 
 deps: ## install the Debian packages the lab and tests need (as root), or say which
 	@bash scripts/install-deps.sh
@@ -48,13 +53,13 @@ lab-status: ## per clinic: pid, port, version, health
 	$(LAB) status
 
 unit: venv ## unit tests (pure logic)
-	$(BIN)/pytest tests/unit
+	$(BIN)/pytest tests/unit $(JUNIT)
 
 integration: venv ## integration tests against real servers started by the tests
-	$(BIN)/pytest tests/integration
+	$(BIN)/pytest tests/integration $(JUNIT)
 
 reliability: venv ## faults injected into real runs on the lab, with a summary table
-	$(BIN)/pytest tests/reliability
+	$(BIN)/pytest tests/reliability $(JUNIT)
 
 molecule: deps venv ## every role on podman containers: create, converge, idempotence, verify, destroy
 	VENV=$(CURDIR)/$(VENV) bash scripts/molecule.sh
