@@ -12,7 +12,7 @@ import json
 from unittest import mock
 
 try:
-    from ansible.module_utils.testing import patch_module_args  # noqa: F401  (ansible-core >= 2.19)
+    from ansible.module_utils.testing import patch_module_args  # noqa: F401  pylint: disable=unused-import  (ansible-core >= 2.19)
 except ImportError:
     from ansible.module_utils import basic as _basic
 
