@@ -16,7 +16,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 # Each pytest stage leaves a JUnit report (reports/junit-STAGE.xml) for scripts/slowest.py.
 JUNIT = --junitxml=$(CURDIR)/reports/junit-$@.xml
 
-.PHONY: help demo test deps venv lab-up lab-down lab-status unit integration reliability molecule sanity lint build install-check clean ansible-range
+.PHONY: help demo test deps venv lab-up lab-down lab-status unit integration reliability molecule sanity lint build install-check clean ansible-range check check-sanity check-deploy
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -31,6 +31,19 @@ STAGES := deps venv unit integration reliability molecule sanity lint build inst
 
 test: ## the whole suite (what CI runs): every stage timed, a table and the 15 slowest tests at the end
 	MAKE="$(MAKE)" bash scripts/suite.sh $(STAGES)
+
+# The inner loop: what a change should pass before the whole suite.
+CHECK_SANITY ?= compile pep8 shellcheck yamllint validate-modules runtime-metadata
+CHECK_DEPLOY ?= tests/integration/deploy/test_deploy.py::test_deploy_1_1_0_to_every_clinic_loses_no_job
+
+check: venv ## the inner loop (under 5 min): unit tests, ansible-lint, fast sanity tests, one lab deploy; timed
+	MAKE="$(MAKE)" bash scripts/suite.sh unit lint check-sanity check-deploy
+
+check-sanity: venv ## the fast ansible-test sanity tests (CHECK_SANITY)
+	VENV=$(CURDIR)/$(VENV) bash scripts/sanity.sh $(addprefix --test ,$(CHECK_SANITY))
+
+check-deploy: venv ## one lab deploy (CHECK_DEPLOY: a test of tests/integration/deploy)
+	$(BIN)/pytest $(CHECK_DEPLOY) $(JUNIT)
 
 deps: ## install the Debian packages the lab and tests need (as root), or say which
 	@bash scripts/install-deps.sh
