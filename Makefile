@@ -36,7 +36,7 @@ test: ## the whole suite (what CI runs): every stage timed, a table and the 15 s
 CHECK_SANITY ?= compile pep8 shellcheck yamllint validate-modules runtime-metadata
 CHECK_DEPLOY ?= tests/integration/deploy/test_deploy.py::test_deploy_1_1_0_to_every_clinic_loses_no_job
 
-check: venv ## the inner loop (under 5 min): unit tests, ansible-lint, fast sanity tests, one lab deploy; timed
+check: venv ## the inner loop: unit tests, ansible-lint, fast sanity tests, one lab deploy; timed
 	MAKE="$(MAKE)" bash scripts/suite.sh unit lint check-sanity check-deploy
 
 check-sanity: venv ## the fast ansible-test sanity tests (CHECK_SANITY)
