@@ -13,8 +13,10 @@ export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.collections
 export MEDOPS_LAB_STATE ?= $(CURDIR)/lab/state
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PATH := $(CURDIR)/$(BIN):$(PATH)
+# Each pytest stage leaves a JUnit report (reports/junit-STAGE.xml) for scripts/slowest.py.
+JUNIT = --junitxml=$(CURDIR)/reports/junit-$@.xml
 
-.PHONY: help demo test deps venv lab-up lab-down lab-status unit integration reliability molecule newcomer sanity lint build install-check clean
+.PHONY: help demo test deps venv lab-up lab-down lab-status unit integration reliability molecule newcomer sanity lint build install-check clean ansible-range check check-sanity check-deploy
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -25,7 +27,23 @@ demo: deps venv lab-up ## start the three-clinic lab, deploy 1.1.0 (DEMO_VERSION
 	$(BIN)/ansible-playbook playbooks/deploy.yml -i inventories/lab -e deploy_version=$(DEMO_VERSION)
 	$(BIN)/ansible-playbook playbooks/health_check.yml -i inventories/lab
 
-test: deps venv unit integration reliability molecule newcomer sanity lint build install-check ## the whole suite (what CI runs)
+STAGES := deps venv unit integration reliability molecule newcomer sanity lint build install-check
+
+test: ## the whole suite (what CI runs): every stage timed, a table and the 15 slowest tests at the end
+	MAKE="$(MAKE)" bash scripts/suite.sh $(STAGES)
+
+# The inner loop: what a change should pass before the whole suite.
+CHECK_SANITY ?= compile pep8 shellcheck yamllint validate-modules runtime-metadata
+CHECK_DEPLOY ?= tests/integration/deploy/test_deploy.py::test_deploy_1_1_0_to_every_clinic_loses_no_job
+
+check: venv ## the inner loop: unit tests, ansible-lint, fast sanity tests, one lab deploy; timed
+	MAKE="$(MAKE)" bash scripts/suite.sh unit lint check-sanity check-deploy
+
+check-sanity: venv ## the fast ansible-test sanity tests (CHECK_SANITY)
+	VENV=$(CURDIR)/$(VENV) bash scripts/sanity.sh $(addprefix --test ,$(CHECK_SANITY))
+
+check-deploy: venv ## one lab deploy (CHECK_DEPLOY: a test of tests/integration/deploy)
+	$(BIN)/pytest $(CHECK_DEPLOY) $(JUNIT)
 
 # `make demo` installs only what the lab needs; a target-specific value reaches its `deps` prerequisite.
 DEPS_SET ?= test
@@ -52,13 +70,13 @@ lab-status: ## per clinic: pid, port, version, health
 	$(LAB) status
 
 unit: venv ## unit tests (pure logic)
-	$(BIN)/pytest tests/unit
+	$(BIN)/pytest tests/unit $(JUNIT)
 
 integration: venv ## integration tests against real servers started by the tests
-	$(BIN)/pytest tests/integration
+	$(BIN)/pytest tests/integration $(JUNIT)
 
 reliability: venv ## faults injected into real runs on the lab, with a summary table
-	$(BIN)/pytest tests/reliability
+	$(BIN)/pytest tests/reliability $(JUNIT)
 
 molecule: deps venv ## every role on podman containers: create, converge, idempotence, verify, destroy
 	VENV=$(CURDIR)/$(VENV) bash scripts/molecule.sh
@@ -66,7 +84,7 @@ molecule: deps venv ## every role on podman containers: create, converge, idempo
 DIST ?= bookworm
 
 newcomer: deps venv ## a clean Debian container (DIST=bookworm or trixie) clones the repo and runs the README's commands as written
-	MEDOPS_NEWCOMER_DIST=$(DIST) $(BIN)/pytest tests/newcomer
+	MEDOPS_NEWCOMER_DIST=$(DIST) $(BIN)/pytest tests/newcomer $(JUNIT)
 
 sanity: venv ## ansible-test sanity on a copy of the collection
 	VENV=$(CURDIR)/$(VENV) bash scripts/sanity.sh
@@ -80,6 +98,9 @@ build: venv ## build the collection tarball into build/
 
 install-check: build ## install the tarball into a scratch collections path and use it from there
 	bash scripts/install-check.sh $(CURDIR)/$(VENV)
+
+ansible-range: ## the oldest claimed ansible-core (2.16) in a throwaway venv: unit tests, one lab deploy, sanity
+	bash scripts/ansible-range.sh
 
 clean: ## remove build output (not the lab: use lab-down)
 	rm -rf build tests/output

@@ -11,6 +11,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import inspect
 import json
 import os
 import re
@@ -213,28 +214,51 @@ def _classify_error(exc):
     return "request failed: %s" % reason, False
 
 
+def request_takes_context(request_class=Request):
+    """Whether ``request_class`` accepts a prebuilt SSL context (ansible-core 2.17 and later do; 2.16 does not)."""
+    try:
+        return "context" in inspect.signature(request_class.__init__).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def make_request(params, request_class=Request):
+    """A ``Request`` with the module's TLS, auth, redirect and proxy options.
+
+    Where ``Request`` takes ``context`` (ansible-core >= 2.17) the SSL context is built once and
+    reused by every probe. ansible-core 2.16's ``Request`` has no ``context`` argument: it gets
+    validate_certs, ca_path, client_cert and client_key and builds a context on each request,
+    which costs CPU per probe but checks the same things.
+    """
+    kwargs = dict(
+        validate_certs=params["validate_certs"], ca_path=params.get("ca_path"),
+        client_cert=params.get("client_cert"), client_key=params.get("client_key"),
+        url_username=params.get("url_username"), url_password=params.get("url_password"),
+        force_basic_auth=bool(params.get("url_username")), follow_redirects=params["follow_redirects"],
+        use_proxy=params["use_proxy"], http_agent="medops.runbook.health_wait", use_netrc=False,
+    )
+    if request_takes_context(request_class):
+        kwargs["context"] = _tls_context(params)
+    else:
+        _tls_context(params)  # the same early, readable error for unreadable TLS files
+    return request_class(**kwargs)
+
+
+def _tls_context(params):
+    # Built once: open_url would otherwise re-read every system CA certificate on each probe,
+    # which is most of a probe's CPU time.
+    try:
+        return make_context(cafile=params.get("ca_path"), validate_certs=params["validate_certs"],
+                            client_cert=params.get("client_cert"), client_key=params.get("client_key"))
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        raise ProbeConfigError("cannot load the TLS files (ca_path, client_cert, client_key): %s" % exc)
+
+
 class Prober(object):
     """Sends one request per call and never raises for network trouble."""
 
-    def __init__(self, params):
-        self.request = Request(
-            context=self._tls_context(params),
-            validate_certs=params["validate_certs"], ca_path=params.get("ca_path"),
-            client_cert=params.get("client_cert"), client_key=params.get("client_key"),
-            url_username=params.get("url_username"), url_password=params.get("url_password"),
-            force_basic_auth=bool(params.get("url_username")), follow_redirects=params["follow_redirects"],
-            use_proxy=params["use_proxy"], http_agent="medops.runbook.health_wait", use_netrc=False,
-        )
-
-    @staticmethod
-    def _tls_context(params):
-        # Built once: open_url would otherwise re-read every system CA certificate on each probe,
-        # which is most of a probe's CPU time.
-        try:
-            return make_context(cafile=params.get("ca_path"), validate_certs=params["validate_certs"],
-                                client_cert=params.get("client_cert"), client_key=params.get("client_key"))
-        except (ssl.SSLError, OSError, ValueError) as exc:
-            raise ProbeConfigError("cannot load the TLS files (ca_path, client_cert, client_key): %s" % exc)
+    def __init__(self, params, request_class=Request):
+        self.request = make_request(params, request_class)
 
     def probe(self, endpoint, timeout):
         start = time.monotonic()

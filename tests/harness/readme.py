@@ -28,9 +28,11 @@ NEWCOMER = (
     "make lab-status",
     "make lab-down",
 )
-# `make test` and its stages: CI runs them (.ci/run is `make test`).
+# `make test` and its stages: CI runs them (.ci/run is `make test`). `make check` is a part of
+# them: make test's unit and lint stages, some of sanity's tests and one integration test.
 BY_CI = (
     "make test",
+    "make check",
     "make unit",
     "make integration",
     "make reliability",
@@ -64,7 +66,13 @@ def readme_commands(text: str) -> list[str]:
     return commands
 
 
-def make_test_stages(makefile: str) -> list[str]:
-    """The prerequisites of the Makefile's `test` target."""
-    match = re.search(r"^test:\s*([^#\n]*)", makefile, re.MULTILINE)
+def make_variable(makefile: str, name: str) -> list[str]:
+    """The words of a `NAME := ...` (or `?=`, `=`) line of the Makefile."""
+    match = re.search(rf"^{name}\s*[:?]?=\s*([^#\n]*)", makefile, re.MULTILINE)
     return match.group(1).split() if match else []
+
+
+def make_recipe(makefile: str, target: str) -> str:
+    """The first recipe line of a Makefile target."""
+    match = re.search(rf"^{target}:[^\n]*\n\t([^\n]*)", makefile, re.MULTILINE)
+    return match.group(1) if match else ""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.readme import BY_CI, NEWCOMER, README, REPO, make_test_stages, readme_commands
+from harness.readme import BY_CI, NEWCOMER, README, REPO, make_recipe, make_variable, readme_commands
 
 
 def test_every_readme_command_is_run_by_the_suite():
@@ -20,11 +20,25 @@ def test_newcomer_commands_run_in_readme_order():
 
 
 def test_ci_commands_are_make_test_and_its_stages():
+    makefile = (REPO / "Makefile").read_text()
     assert "make test" in (REPO / ".ci" / "run").read_text().splitlines()
-    stages = make_test_stages((REPO / "Makefile").read_text())
+    stages = make_variable(makefile, "STAGES")
+    assert "scripts/suite.sh $(STAGES)" in make_recipe(makefile, "test")
     for command in BY_CI:
         targets = command.split()[1:]
-        assert all(t == "test" or t in stages for t in targets), f"{command}: not `make test` or one of its stages {stages}"
+        assert all(t in ("test", "check") or t in stages for t in targets), f"{command}: not `make test` or one of its stages {stages}"
+
+
+def test_make_check_is_a_part_of_make_test():
+    makefile = (REPO / "Makefile").read_text()
+    stages = make_variable(makefile, "STAGES")
+    check = make_recipe(makefile, "check").split("scripts/suite.sh", 1)[1].split()
+    assert [s for s in check if s not in ("check-sanity", "check-deploy")] == ["unit", "lint"] and "sanity" in stages
+    assert set(make_variable(makefile, "CHECK_SANITY")) and "scripts/sanity.sh" in make_recipe(makefile, "check-sanity")
+    deploy = make_variable(makefile, "CHECK_DEPLOY")
+    assert len(deploy) == 1 and deploy[0].startswith("tests/integration/") and "integration" in stages
+    test_file, name = deploy[0].split("::")
+    assert f"def {name}(" in (REPO / test_file).read_text()
 
 
 def test_the_parser_reads_fenced_blocks_and_table_rows():

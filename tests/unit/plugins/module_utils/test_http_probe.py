@@ -1,11 +1,17 @@
-"""The wait loop (with a fake clock and prober) and option validation."""
+"""The wait loop (with a fake clock and prober), option validation, and the Request on 2.16 and 2.17+."""
+
+import ssl
 
 import pytest
 
+from ansible.module_utils.ansible_release import __version__ as ANSIBLE_VERSION
+from ansible.module_utils.urls import Request
+
 from harness.fakes import FakeClock
+from harness.http import HttpService, Reply
 
 from ansible_collections.medops.runbook.plugins.module_utils.http_probe import (
-    Answer, ProbeConfigError, Waiter, build_endpoints, percentile)
+    Answer, ProbeConfigError, Prober, Waiter, build_endpoints, make_request, percentile, request_takes_context)
 
 DEFAULTS = dict(url=None, urls=None, method="GET", headers={}, body=None, body_format="raw", status_codes=[200],
                 json_checks=[], body_regex=None, interpret_body=True, allow_degraded=False, success_threshold=1,
@@ -170,3 +176,82 @@ def test_percentile_is_nearest_rank():
     assert percentile([5, 1, 3, 2, 4], 0.5) == 3
     assert percentile(list(range(1, 101)), 0.95) == 95
     assert percentile([], 0.5) is None
+
+
+# --- The Request on ansible-core 2.16 (no ``context`` argument) and on 2.17+ (``context``) ---
+
+
+class Request216(Request):
+    """The installed Request behind ansible-core 2.16's constructor, which has no ``context``."""
+
+    def __init__(self, headers=None, use_proxy=True, force=False, timeout=10, validate_certs=True,
+                 url_username=None, url_password=None, http_agent=None, force_basic_auth=False,
+                 follow_redirects='urllib2', client_cert=None, client_key=None, cookies=None, unix_socket=None,
+                 ca_path=None, unredirected_headers=None, decompress=True, ciphers=None, use_netrc=True):
+        self.seen = dict(validate_certs=validate_certs, ca_path=ca_path, client_cert=client_cert, client_key=client_key)
+        super(Request216, self).__init__(
+            headers=headers, use_proxy=use_proxy, force=force, timeout=timeout, validate_certs=validate_certs,
+            url_username=url_username, url_password=url_password, http_agent=http_agent,
+            force_basic_auth=force_basic_auth, follow_redirects=follow_redirects, client_cert=client_cert,
+            client_key=client_key, cookies=cookies, unix_socket=unix_socket, ca_path=ca_path,
+            unredirected_headers=unredirected_headers, decompress=decompress, ciphers=ciphers, use_netrc=use_netrc)
+
+
+class Recorder(object):
+    """Keeps the keyword arguments it was built with."""
+
+    def __init__(self, **kwargs):
+        self.kwargs = kwargs
+
+
+class Recorder217(Recorder):
+    def __init__(self, validate_certs=True, ca_path=None, client_cert=None, client_key=None, context=None, **kwargs):
+        super(Recorder217, self).__init__(validate_certs=validate_certs, ca_path=ca_path, client_cert=client_cert,
+                                          client_key=client_key, context=context, **kwargs)
+
+
+class Recorder216(Recorder):
+    def __init__(self, validate_certs=True, ca_path=None, client_cert=None, client_key=None, **kwargs):
+        super(Recorder216, self).__init__(validate_certs=validate_certs, ca_path=ca_path, client_cert=client_cert,
+                                          client_key=client_key, **kwargs)
+
+
+def test_installed_ansible_core_is_detected():
+    major, minor = (int(x) for x in ANSIBLE_VERSION.split(".")[:2])
+    assert request_takes_context(Request) == ((major, minor) >= (2, 17))
+    assert not request_takes_context(Request216)
+
+
+def test_with_context_one_prebuilt_context_and_the_tls_options():
+    request = make_request(params(validate_certs=False), Recorder217)
+    assert isinstance(request.kwargs["context"], ssl.SSLContext)
+    assert request.kwargs["context"].verify_mode == ssl.CERT_NONE
+    assert request.kwargs["validate_certs"] is False
+
+
+def test_without_context_the_tls_options_only():
+    request = make_request(params(validate_certs=False, follow_redirects="none"), Recorder216)
+    assert "context" not in request.kwargs
+    assert request.kwargs["validate_certs"] is False and request.kwargs["ca_path"] is None
+    assert request.kwargs["follow_redirects"] == "none" and request.kwargs["use_netrc"] is False
+
+
+@pytest.mark.parametrize("request_class", [Recorder217, Recorder216])
+def test_unreadable_tls_files_are_refused_on_both_paths(tmp_path, request_class):
+    bad = tmp_path / "ca.pem"
+    bad.write_text("not a certificate\n")
+    with pytest.raises(ProbeConfigError, match="cannot load the TLS files"):
+        make_request(params(ca_path=str(bad)), request_class)
+
+
+@pytest.mark.parametrize("request_class", [Request, Request216], ids=["installed", "2.16-shaped"])
+def test_both_paths_probe_a_real_service(request_class):
+    p = params(url="http://placeholder/health")
+    with HttpService({"/health": lambda req: Reply(200, {"status": "ok"})}) as svc:
+        p["url"] = svc.url("/health")
+        prober = Prober(p, request_class)
+        answer = prober.probe(build_endpoints(p)[0], 5.0)
+    assert answer.error is None and answer.status == 200
+    assert '"ok"' in answer.body
+    if request_class is Request216:
+        assert prober.request.seen["validate_certs"] is True

@@ -5,7 +5,7 @@ import json
 import pytest
 import yaml
 
-from ansible.module_utils.testing import patch_module_args
+from harness.modargs import patch_module_args
 from harness.fakes import assert_documented_like_spec
 from ansible_collections.medops.runbook.plugins.doc_fragments.redis import ModuleDocFragment
 from ansible_collections.medops.runbook.plugins.modules import queue_pause
