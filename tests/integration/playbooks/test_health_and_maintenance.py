@@ -109,7 +109,7 @@ def test_maintenance_drops_kept_databases_past_their_age_and_check_mode_only_lis
     pg = lab.info["postgres"]
     admin = dict(host=pg["host"], port=pg["port"], user=pg["superuser"], dbname="postgres", password=lab.secret(pg["password_file"]))
 
-    def sql(statement, params=()):
+    def sql(statement, params=None):
         with contextlib.closing(psycopg2.connect(**admin)) as conn:
             conn.autocommit = True
             with conn.cursor() as cur:
