@@ -303,9 +303,11 @@ def test_failed_migration_loses_no_row_written_during_the_deploy(lab, http_servi
         # The on-call is told: record, summary, failure message.
         assert last["rows_since_backup"] == {"public.patients": after_backup}, last["rows_since_backup"]
         assert f"kept as {kept}: {after_backup} rows written after the backup are there and NOT in the live database" in run.flat
-        summary = json.loads(hook.requests[-1].body)  # deploy_summary, as the generic webhook sends it
-        assert (summary["outcome"], summary["database_kept"]) == ("rolled_back", kept), summary
-        assert summary["rows_since_backup"] == {"public.patients": after_backup}, summary
+        # The generic webhook's result event for kin carries the summary's fields in `details`.
+        events = [json.loads(request.body) for request in hook.requests]
+        result = next(e for e in events if e.get("event") == "result" and e.get("clinic") == "kin")
+        assert (result["outcome"], result["details"]["database_kept"]) == ("rolled_back", kept), result
+        assert result["details"]["rows_since_backup"] == {"public.patients": after_backup}, result
         # Traffic after the rollback went to the restored database.
         assert [t for t in writer.committed[-5:] if t in live] == writer.committed[-5:]
         print(f"writer committed {len(writer.committed)} rows ({len(writer.uncertain)} unconfirmed); "
