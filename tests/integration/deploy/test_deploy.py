@@ -364,3 +364,31 @@ def test_rollback_goes_to_the_previous_good_release(lab):
     assert sorted(lab.pids()) == pids, "no service was restarted"
     assert len(record(lab, "gom")) == entries and lab.version("gom") == "1.0.0"
     assert deploy(lab, "1.1.0", "--limit", "gom").rc == 0
+
+
+def test_rollback_with_the_database_keeps_the_one_it_replaces(lab):
+    """rollback.yml with rollback_restore_db: the deploy's backup replaces the database, and the replaced
+    one, with the rows written since, is kept, named in the record and in the output."""
+    ensure_live(lab, "1.1.0")
+    deployed = [e for e in record(lab, "lub") if e.get("version_to") == "1.1.0" and e.get("outcome") == "success"
+                and e.get("backup")][-1]
+    tag = f"rollback-{os.getpid()}-{int(time.time())}"
+    with contextlib.closing(psycopg2.connect(**lab.db_params("lub"))) as conn, conn.cursor() as cur:
+        for index in range(3):
+            cur.execute("INSERT INTO patients (full_name) VALUES (%s)", (f"{tag}-{index}",))
+        conn.commit()
+    run = run_playbook(ROLLBACK, "--limit", "lub", inventory=lab.inventory, env=lab.env,
+                       extra_vars={"rollback_restore_db": True, "rollback_backup": deployed["backup"]})
+    try:
+        assert run.rc == 0, run.output[-4000:]
+        entry = record(lab, "lub")[-1]
+        kept = entry["database_kept"]
+        assert (entry["kind"], entry["outcome"]) == ("rollback", "success") and kept_databases(lab, "lub") == [kept]
+        assert writer_rows(lab, kept, tag) == [f"{tag}-{index}" for index in range(3)]
+        assert writer_rows(lab, "clinic_lub", tag) == [], "the live database is the backup's"
+        assert entry["rows_since_backup"].get("public.patients", 0) >= 3, entry["rows_since_backup"]
+        assert f"replaced is kept as {kept}" in run.flat
+        assert lab.version("lub") == "1.0.0"
+    finally:
+        drop_kept_databases(lab, "lub")
+    assert deploy(lab, "1.1.0", "--limit", "lub").rc == 0
