@@ -93,7 +93,7 @@ def test_deploy_starts_the_new_version_beside_the_old_and_then_stops_the_old(con
     assert watcher.answers and {status for status, version in watcher.answers} == {200}, watcher.answers
     assert versions == sorted(versions) and set(versions) <= {"1.0.0", "1.1.0"}, versions
     last = record(clinic)[-1]
-    assert last["outcome"] == "success" and [s["step"] for s in last["steps"]][:3] == ["record_start", "backup", "drain"]
+    assert last["outcome"] == "success" and [s["step"] for s in last["steps"]][:3] == ["record_start", "drain", "backup"]
     assert f"{clinic.code}: 1.0.0 -> 1.1.0 | success" in run.flat
     assert not queue_paused(clinic)
 
