@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """The slowest tests across several pytest JUnit XML reports, as one table.
 
     python3 scripts/slowest.py [--top 15] reports/junit-unit.xml reports/junit-integration.xml ...

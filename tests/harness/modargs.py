@@ -11,8 +11,10 @@ import contextlib
 import json
 from unittest import mock
 
-try:
-    from ansible.module_utils.testing import patch_module_args  # noqa: F401  pylint: disable=unused-import  (ansible-core >= 2.19)
+__all__ = ["patch_module_args"]
+
+try:  # ansible-core >= 2.19
+    from ansible.module_utils.testing import patch_module_args
 except ImportError:
     from ansible.module_utils import basic as _basic
 
