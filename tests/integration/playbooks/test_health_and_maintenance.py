@@ -116,8 +116,12 @@ def test_maintenance_drops_kept_databases_past_their_age_and_check_mode_only_lis
                 cur.execute(statement, params)
                 return cur.fetchall() if cur.description else None
 
-    def present():
+    def kept_now():
         return sorted(row[0] for row in sql("SELECT datname FROM pg_database WHERE datname LIKE 'clinic_kin_kept_%'"))
+
+    def present():
+        """This test's own kept databases (a rollback in another test may have kept a young one of its own)."""
+        return [name for name in kept_now() if name in made]
 
     now = datetime.datetime.now(datetime.timezone.utc)
     made = {"clinic_kin_kept_20260101000000": 30, "clinic_kin_kept_20260102000000": 15, "clinic_kin_kept_20260103000000": 2}
@@ -125,6 +129,7 @@ def test_maintenance_drops_kept_databases_past_their_age_and_check_mode_only_lis
         sql(f'CREATE DATABASE "{name}" OWNER clinic_kin')
         stamp = (now - datetime.timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         sql(f'COMMENT ON DATABASE "{name}" IS %s', (kept.label("clinic_kin", stamp, "kin", "kin.dump"),))
+    others = [name for name in kept_now() if name not in made]  # all younger than a day: never dropped
     try:
         dry = run_playbook(REPO / "playbooks" / "maintenance.yml", "--limit", "kin", check=True, inventory=lab.inventory, env=lab.env)
         assert dry.rc == 0, dry.output[-3000:]
@@ -134,6 +139,7 @@ def test_maintenance_drops_kept_databases_past_their_age_and_check_mode_only_lis
         assert run.rc == 0, run.output[-3000:]
         assert present() == ["clinic_kin_kept_20260103000000"], "only the kept databases older than 14 days go"
         assert "clinic_kin_kept_20260103000000 (2.0 days old" in run.flat and "kept (younger than 14" in run.flat
+        assert [name for name in kept_now() if name not in made] == others
     finally:
         for name in made:
             sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
