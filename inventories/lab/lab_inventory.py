@@ -41,14 +41,12 @@ def host_vars(lab, clinic):
         "clinic_db_port": lab["postgres"]["port"],
         "clinic_db_name": clinic["db_name"],
         "clinic_db_user": clinic["db_user"],
-        "clinic_db_password": read_secret(clinic["db_password_file"]),
         # A role allowed to create and drop scratch databases, for restore checks (backup_verify).
         "clinic_db_admin_user": lab["postgres"]["superuser"],
         "clinic_db_admin_password": read_secret(lab["postgres"]["password_file"]),
         "clinic_redis_host": lab["redis"]["host"],
         "clinic_redis_port": lab["redis"]["port"],
         "clinic_redis_db": clinic["redis_db"],
-        "clinic_redis_password": read_secret(clinic["redis_password_file"]),
         "clinic_queue_prefix": clinic["queue_prefix"],
         "clinic_queues": [clinic["queue"]],
         "clinic_base_url": base,
@@ -60,9 +58,8 @@ def host_vars(lab, clinic):
         "clinic_restart_command": [lab["python"], os.path.join(lab["lab_dir"], "bin", "medops-lab"),
                                    "--state", state, "restart", clinic["code"]],
         "clinic_migrate_command": [lab["python"], "-m", "clinic_service", "migrate", "--config", clinic["config"]],
-        # Lab extras: where release tarballs are built, and a token for authenticated smoke tests.
+        # Lab extra: where release tarballs are built.
         "clinic_artifacts_dir": lab["artifacts_dir"],
-        "clinic_api_token": read_secret(clinic["api_token_file"]),
     }
     if "slots" in clinic:
         hostvars.update(blue_green_vars(lab, clinic))
@@ -86,6 +83,18 @@ def blue_green_vars(lab, clinic):
     }
 
 
+def vault_vars(state):
+    """The lab's vault (lab/medops_lab/vault.py): production's vault variable names, each value still
+    vault-encrypted in the JSON form Ansible decodes; group_vars/clinics.yml reads them as production does."""
+    path = os.path.join(state, "vault.json")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except FileNotFoundError:
+        sys.stderr.write("lab inventory: no vault at %s (run `make lab-up` again); clinic secrets are undefined\n" % path)
+        return {}
+
+
 def inventory():
     path = os.path.join(state_dir(), "lab.json")
     empty = {"_meta": {"hostvars": {}}, "clinics": {"hosts": [], "children": []}}
@@ -102,7 +111,7 @@ def inventory():
                          % (state_dir(), type(exc).__name__, exc))
         return empty
     result = {"_meta": {"hostvars": hostvars},
-              "all": {"children": ["clinics"]},
+              "all": {"children": ["clinics"], "vars": vault_vars(lab["state_dir"])},
               "clinics": {"children": ["clinic_" + code for code in hostvars]}}
     for code in hostvars:
         result["clinic_" + code] = {"hosts": [code]}

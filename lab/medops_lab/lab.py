@@ -24,7 +24,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from . import artifacts
+from . import artifacts, vault
 from .front import FrontError, NginxFront, nginx_binary
 from .servers import LOOPBACK, ManagedProcess, PostgresServer, RedisServer, ServerError, closed_parent, free_port, server_user
 
@@ -407,7 +407,12 @@ class Lab:
                   "artifacts_built": [b["version"] for b in built if b["changed"]], "clinics": {}}
         for clinic in self.clinics():
             report["clinics"][clinic["code"]] = self._up_clinic(pg, clinic)
+        report["vault"] = "written" if self._write_vault() else "unchanged"
         return report
+
+    def _write_vault(self) -> bool:
+        """The clinic secrets, vault-encrypted under production's variable names (see vault.py)."""
+        return vault.write(self.state, vault.plain_values(self.clinics(), lambda path: self.read_secret(self.secret(path))))
 
     def _up_clinic(self, pg: PostgresServer, clinic: dict) -> dict:
         done = []

@@ -16,6 +16,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from . import vault
 from .lab import LAB_DIR, http_json
 
 REPO = LAB_DIR.parent
@@ -96,6 +97,11 @@ class LabHandle:
         proc = subprocess.run([str(self.inventory / "lab_inventory.py"), "--list"], env={**os.environ, **self.env},
                               capture_output=True, text=True, check=True)
         return json.loads(proc.stdout)
+
+    def clinic_secrets(self, code: str) -> dict:
+        """clinic_db_password, clinic_redis_password, clinic_api_token of a clinic, decrypted from the
+        lab's vault (the inventory hands them to Ansible encrypted)."""
+        return vault.clinic_secrets(self.state, code)
 
     def wait_for(self, code: str, path: str, status: int, timeout: float = 30.0) -> dict:
         """Poll until ``path`` answers ``status``; returns the body (raises with the last answer)."""

@@ -38,6 +38,7 @@ def secrets(lab) -> dict[str, str]:
     hostvars = lab.inventory_list()["_meta"]["hostvars"]
     found = {}
     for host, values in hostvars.items():
+        values = {**values, **lab.clinic_secrets(host)}  # the vault's, decrypted
         for name in SECRET_VARS:
             assert len(values[name]) >= 16, f"{host}.{name} is too short to search for"
             found[f"{host}.{name}"] = values[name]

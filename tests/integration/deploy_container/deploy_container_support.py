@@ -84,7 +84,8 @@ class ContainerClinic:
         return {version: state[0] for version, state in self.containers().items()}
 
     def write_inventory(self) -> None:
-        hostvars = dict(self.lab.inventory_list()["_meta"]["hostvars"][CODE])
+        # This inventory has no group_vars: the secrets the lab's vault holds are written in (0600 file).
+        hostvars = {**self.lab.inventory_list()["_meta"]["hostvars"][CODE], **self.lab.clinic_secrets(CODE)}
         shared = str(Path(self.lab.clinic(CODE)["app_root"]) / "shared")
         base = self.url("")
         volume = f"{shared}:{os.path.dirname(CONFIG_IN_CONTAINER)}"

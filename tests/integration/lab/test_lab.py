@@ -18,7 +18,7 @@ import psycopg2
 import pytest
 from bullmq import Queue
 
-from harness.ansible import run_playbook
+from harness.ansible import BIN, REPO, ansible_env, run_playbook
 from medops_lab.lab import _cmdline
 from medops_lab.servers import pid_alive
 from medops_lab.testing import LabHandle, headers
@@ -27,8 +27,8 @@ pytestmark = pytest.mark.lab
 CODES = ["kin", "lub", "gom"]
 HOST_VARS = {
     "ansible_connection", "ansible_python_interpreter", "clinic_code", "clinic_name", "clinic_timezone",
-    "clinic_db_host", "clinic_db_port", "clinic_db_name", "clinic_db_user", "clinic_db_password",
-    "clinic_redis_host", "clinic_redis_port", "clinic_redis_db", "clinic_redis_password", "clinic_queue_prefix",
+    "clinic_db_host", "clinic_db_port", "clinic_db_name", "clinic_db_user",
+    "clinic_redis_host", "clinic_redis_port", "clinic_redis_db", "clinic_queue_prefix",
     "clinic_queues", "clinic_base_url", "clinic_health_urls", "clinic_app_root", "clinic_backup_dir",
     "clinic_flags_file", "clinic_restart_command", "clinic_migrate_command", "clinic_environment",
 }
@@ -165,8 +165,35 @@ def test_inventory_script_describes_the_lab(lab):
         assert set(hostvars["clinic_health_urls"]) == {"live", "ready", "health", "db"}
         with contextlib.closing(psycopg2.connect(host=hostvars["clinic_db_host"], port=hostvars["clinic_db_port"],
                                                  dbname=hostvars["clinic_db_name"], user=hostvars["clinic_db_user"],
-                                                 password=hostvars["clinic_db_password"])) as conn:
+                                                 password=lab.clinic_secrets(code)["clinic_db_password"])) as conn:
             assert conn.server_version >= 150000
+
+
+def test_clinic_secrets_reach_ansible_only_through_the_vault(lab):
+    """The inventory carries production's vault variables, still encrypted; Ansible decrypts them with
+    the lab's vault password (0600, named by ansible.cfg through lab/bin/vault-password)."""
+    listing = json.dumps(lab.inventory_list())
+    vault_vars = lab.inventory_list()["all"]["vars"]
+    assert set(vault_vars) == {"vault_clinic_db_passwords", "vault_clinic_redis_passwords", "vault_clinic_api_tokens"}
+    assert oct(os.stat(lab.state / "secrets" / "vault-password").st_mode & 0o777) == "0o600"
+    expected = {}
+    for code in CODES:
+        secrets = lab.clinic_secrets(code)
+        assert set(secrets) == {"clinic_db_password", "clinic_redis_password", "clinic_api_token"}
+        for name, value in secrets.items():
+            assert len(value) >= 32 and value not in listing, f"{code}.{name} is in the inventory in plain text"
+            expected[(code, name)] = hashlib.sha256(value.encode()).hexdigest()
+        assert vault_vars["vault_clinic_db_passwords"][code]["__ansible_vault"].startswith("$ANSIBLE_VAULT;")
+    # Hashes only: the secrets themselves never go into a command line or this test's output.
+    proc = subprocess.run([str(BIN / "ansible"), "-i", str(lab.inventory), "clinics", "-o",
+                           "-m", "ansible.builtin.debug", "-a",
+                           "msg={{ [clinic_db_password, clinic_redis_password, clinic_api_token] | map('hash', 'sha256') | join(',') }}"],
+                          env={**ansible_env(), **lab.env}, cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for code in CODES:
+        line = next(line for line in proc.stdout.splitlines() if line.startswith(code + " "))
+        assert [expected[(code, n)] for n in ("clinic_db_password", "clinic_redis_password", "clinic_api_token")] \
+            == line.split('"msg": "')[1].split('"')[0].split(",")
 
 
 def test_inventory_without_a_lab_is_empty_with_a_message(tmp_path):
