@@ -34,6 +34,11 @@ import json, os, socket, subprocess, sys
 out = subprocess.run([os.path.join("inventories", "lab", "lab_inventory.py"), "--host", "kin"],
                      check=True, capture_output=True, text=True).stdout
 clinic = {k: v for k, v in json.loads(out).items() if not k.startswith("ansible_")}
+# The lab's vault, decrypted into this 0600 file: the scenarios' playbooks run without the lab's
+# vault password, and read the clinic's secrets under the vault names as every inventory does.
+sys.path.insert(0, "lab")
+from medops_lab import vault
+clinic.update({name: {"kin": values["kin"]} for name, values in vault.decrypt(os.environ["MEDOPS_LAB_STATE"]).items()})
 # A free loopback port for the clinic service the deploy scenarios run inside their container.
 with socket.socket() as probe:
     probe.bind(("127.0.0.1", 0))
