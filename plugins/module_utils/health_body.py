@@ -35,9 +35,9 @@ _STATES = {
 _STATE_OF = dict((word, state) for state, words in _STATES.items() for word in words)
 _RANK = {HEALTHY: 0, DEGRADED: 1, UNHEALTHY: 2}
 
-OPERATORS = ("equals", "not_equals", "in", "not_in", "exists")
+OPERATORS = ("equals", "not_equals", "is", "in", "not_in", "exists")
 _MISSING = object()
-_SHORTHAND = re.compile(r"^\s*(?P<path>[^\s=!]+)\s*(?:(?P<op>==|!=|\bnot\s+in\b|\bin\b)\s*(?P<value>.+?)|(?P<word>\bnot\s+exists|\bexists))\s*$")
+_SHORTHAND = re.compile(r"^\s*(?P<path>[^\s=!]+)\s*(?:(?P<op>===|==|!=|\bnot\s+in\b|\bin\b)\s*(?P<value>.+?)|(?P<word>\bnot\s+exists|\bexists))\s*$")
 
 
 class CheckSpecError(ValueError):
@@ -159,6 +159,17 @@ def same(actual, expected):
     return _norm(actual) == _norm(expected)
 
 
+def exactly(actual, expected):
+    """Strict equality, for identities such as versions: ``1.10`` is not ``1.1``, ``Ok`` is not ``ok``,
+    and a JSON string is not a number. The expected value may be given as text (a template renders
+    to text), so a JSON string compares with its text and anything else with its JSON form."""
+    if isinstance(actual, str):
+        return isinstance(expected, str) and actual == expected
+    if isinstance(expected, str):
+        return json.dumps(actual) == expected.strip()
+    return type(actual) is type(expected) and actual == expected
+
+
 def _parse_value(text):
     text = text.strip()
     try:
@@ -179,8 +190,9 @@ def parse_check(spec, where="json_checks"):
                                  "'PATH not in [A, B]', 'PATH exists' or 'PATH not exists'" % (where, spec))
         if match.group("word"):
             return {"path": match.group("path"), "op": "exists", "value": not match.group("word").startswith("not")}
-        op = {"==": "equals", "!=": "not_equals", "in": "in"}.get(match.group("op"), "not_in")
-        value = _parse_value(match.group("value"))
+        op = {"===": "is", "==": "equals", "!=": "not_equals", "in": "in"}.get(match.group("op"), "not_in")
+        # `===` compares text as written (1.10 stays "1.10"); the others read numbers and lists.
+        value = match.group("value").strip().strip("'\"") if op == "is" else _parse_value(match.group("value"))
         return _checked({"path": match.group("path"), "op": op, "value": value}, where)
     if not isinstance(spec, dict):
         raise CheckSpecError("%s: expected a string or a dict, got %s" % (where, type(spec).__name__))
@@ -204,7 +216,7 @@ def _checked(check, where):
 
 
 def describe(check):
-    symbol = {"equals": "==", "not_equals": "!=", "in": "in", "not_in": "not in"}.get(check["op"])
+    symbol = {"equals": "==", "not_equals": "!=", "is": "===", "in": "in", "not_in": "not in"}.get(check["op"])
     if symbol:
         return "%s %s %s" % (check["path"], symbol, json.dumps(check["value"]))
     return "%s %s" % (check["path"], "exists" if check["value"] else "does not exist")
@@ -221,6 +233,8 @@ def holds(doc, check):
         return op in ("not_equals", "not_in"), seen
     if op == "equals":
         return same(actual, value), seen
+    if op == "is":
+        return exactly(actual, value), seen
     if op == "not_equals":
         return not same(actual, value), seen
     member = any(same(actual, v) for v in value)

@@ -74,10 +74,13 @@ options:
     description:
       - Conditions on the JSON body, all of which must hold. Each is a dict with C(path) (dotted, e.g.
         C(checks.database); list items by index, keys that contain dots such as C(ocr.label) are matched
-        whole) and exactly one operator among C(equals), C(not_equals), C(in), C(not_in) (a list), C(exists)
-        (true or false); or a string such as C(status == healthy), C(checks.db != down),
-        C(status in [ok, pass]), C(ready exists).
-      - Strings compare case-insensitively; C(true) equals a JSON C(true), C(1) equals C(1.0).
+        whole) and exactly one operator among C(equals), C(not_equals), C(is), C(in), C(not_in) (a list),
+        C(exists) (true or false); or a string such as C(status == healthy), C(checks.db != down),
+        C(version === 1.10.0), C(status in [ok, pass]), C(ready exists).
+      - C(equals), C(not_equals), C(in) and C(not_in) are loose, for health words (strings compare
+        case-insensitively, C(true) equals a JSON C(true), C(1) equals C(1.0)).
+      - C(is) (shorthand C(===)) is strict, for identities such as versions (C(1.10) is not C(1.1)); a
+        JSON string matches only the same text, a number or boolean only the same JSON value.
       - When given, the built-in body judgement (O(interpret_body)) is not applied.
     type: list
     elements: raw

@@ -150,6 +150,38 @@ def test_conditions(spec, holds):
     assert judge(body, checks=[spec])["healthy"] is holds
 
 
+@pytest.mark.parametrize("spec, holds", [
+    ({"path": "version", "is": "1.10.0"}, True),
+    ({"path": "version", "is": "1.1"}, False),  # `equals` would hold: both read as the number 1.1
+    ({"path": "version", "is": "1.10.0 "}, False),
+    ({"path": "state", "is": "ok"}, False),  # case matters
+    ({"path": "build", "is": 7}, True),
+    ({"path": "build", "is": "7"}, True),  # a rendered template is text: compared with the JSON form
+    ({"path": "build", "is": 7.0}, False),
+    ({"path": "build", "is": True}, False),
+    ({"path": "ready", "is": True}, True),
+    ({"path": "ready", "is": "true"}, True),
+    ({"path": "ready", "is": 1}, False),
+    ({"path": "label", "is": 7}, False),  # a JSON string is not a number
+    ({"path": "missing", "is": "x"}, False),
+    ("version === 1.10.0", True),
+    ("state === Ok", True),
+    ("build === 7", True),
+    ("label === 7", True),
+])
+def test_strict_condition(spec, holds):
+    body = {"version": "1.10.0", "state": "Ok", "build": 7, "ready": True, "label": "7"}
+    assert judge(body, checks=[spec])["healthy"] is holds
+
+
+def test_loose_equals_is_why_versions_use_is():
+    body = {"version": "1.10"}
+    assert judge(body, checks=["version == 1.1"])["healthy"] is True
+    assert judge(body, checks=["version === 1.10"])["healthy"] is True
+    assert judge(body, checks=["version === 1.1"])["healthy"] is False
+    assert judge(body, checks=["version === 1.1"])["failures"] == ['version === "1.1" (got "1.10")']
+
+
 def test_failed_condition_says_what_was_seen():
     verdict = judge({"checks": {"database": "down"}}, checks=["checks.database == ok"])
     assert verdict["failures"] == ['checks.database == "ok" (got "down")']
