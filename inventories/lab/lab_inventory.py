@@ -42,9 +42,15 @@ def host_vars(lab, clinic):
         "clinic_db_name": clinic["db_name"],
         "clinic_db_user": clinic["db_user"],
         "clinic_db_password": read_secret(clinic["db_password_file"]),
-        # A role allowed to create and drop scratch databases, for restore checks (backup_verify).
-        "clinic_db_admin_user": lab["postgres"]["superuser"],
-        "clinic_db_admin_password": read_secret(lab["postgres"]["password_file"]),
+        # Least-privilege logins (none a superuser): the backup role dumps, the restore role restores
+        # (rollback, restore checks) and runs the maintenance window; the provisioning role makes
+        # them (playbooks/db_roles.yml).
+        "clinic_db_backup_user": clinic["db_backup_user"],
+        "clinic_db_backup_password": read_secret(clinic["db_backup_password_file"]),
+        "clinic_db_restore_user": clinic["db_restore_user"],
+        "clinic_db_restore_password": read_secret(clinic["db_restore_password_file"]),
+        "clinic_db_provisioner_user": lab["postgres"]["provisioner"],
+        "clinic_db_provisioner_password": read_secret(lab["postgres"]["provisioner_password_file"]),
         "clinic_redis_host": lab["redis"]["host"],
         "clinic_redis_port": lab["redis"]["port"],
         "clinic_redis_db": clinic["redis_db"],
