@@ -129,7 +129,7 @@ def argument_spec():
         backup_password=dict(type="str", required=True, no_log=True),
         restore_role=dict(type="str"),
         restore_password=dict(type="str", required=True, no_log=True),
-        update_password=dict(type="str", choices=["on_create", "always"], default="on_create"),
+        update_password=dict(type="str", choices=["on_create", "always"], default="on_create", no_log=False),
     )
     return spec
 
