@@ -75,8 +75,8 @@ SCHEMAS_SQL = ("SELECT n.nspname FROM pg_namespace n WHERE n.nspname !~ '^pg_' A
 RELATIONS_SQL = ("SELECT c.relkind = 'S', n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
                  " WHERE c.relkind IN ('r', 'p', 'S') AND n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'"
                  " AND pg_get_userbyid(c.relowner) = %s AND NOT has_table_privilege(%s, c.oid, 'SELECT') ORDER BY 2, 3")
-# Tables, sequences and schemas of the clinic the backup role cannot read and the provisioning
-# login cannot grant (another owner): pg_dump would fail on them, so they are reported.
+# Tables and sequences the backup role cannot read and the provisioning login cannot grant on
+# (another owner than the application role): pg_dump would fail on them, so they are reported.
 FOREIGN_SQL = ("SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
                " WHERE c.relkind IN ('r', 'p', 'S') AND n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'"
                " AND pg_get_userbyid(c.relowner) <> %s AND NOT has_table_privilege(%s, c.oid, 'SELECT') ORDER BY 1")
