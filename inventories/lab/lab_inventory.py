@@ -6,7 +6,7 @@
 # Dynamic inventory of the running lab: ``lab_inventory.py --list`` / ``--host NAME``.
 #
 # Reads ``<state>/lab.json`` (state: $MEDOPS_LAB_STATE, else lab/state in this checkout) and the
-# 0600 secret files it points at. Groups: ``clinics`` with one child group per clinic
+# lab's vault, ``<state>/vault.json`` (values still encrypted; lab/medops_lab/vault.py). Groups: ``clinics`` with one child group per clinic
 # (``clinic_kin``...), one host per clinic (``kin``...), connected locally. When no lab is up it says
 # so on stderr and prints an empty inventory, so ansible-playbook still runs (against localhost).
 # Standard library only, Python 3.8+.
@@ -20,11 +20,6 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 def state_dir():
     return os.path.abspath(os.environ.get("MEDOPS_LAB_STATE") or os.path.join(REPO, "lab", "state"))
-
-
-def read_secret(path):
-    with open(path, encoding="utf-8") as handle:
-        return handle.read().strip()
 
 
 def host_vars(lab, clinic):
@@ -41,9 +36,12 @@ def host_vars(lab, clinic):
         "clinic_db_port": lab["postgres"]["port"],
         "clinic_db_name": clinic["db_name"],
         "clinic_db_user": clinic["db_user"],
-        # A role allowed to create and drop scratch databases, for restore checks (backup_verify).
-        "clinic_db_admin_user": lab["postgres"]["superuser"],
-        "clinic_db_admin_password": read_secret(lab["postgres"]["password_file"]),
+        # Least-privilege logins (none a superuser): the backup role dumps, the restore role restores
+        # (rollback, restore checks) and runs the maintenance window; the provisioning role makes
+        # them (playbooks/db_roles.yml). Their passwords are in the lab's vault (group_vars/clinics.yml).
+        "clinic_db_backup_user": clinic["db_backup_user"],
+        "clinic_db_restore_user": clinic["db_restore_user"],
+        "clinic_db_provisioner_user": lab["postgres"]["provisioner"],
         "clinic_redis_host": lab["redis"]["host"],
         "clinic_redis_port": lab["redis"]["port"],
         "clinic_redis_db": clinic["redis_db"],

@@ -37,6 +37,10 @@ SERVICE_STOP_TIMEOUT = 75.0  # above the service's own stop_timeout, so an activ
 SLOTS = ("blue", "green")
 # PostgreSQL's home when the state dir lies where its account cannot enter (a checkout in /root).
 SERVER_HOME = Path("/var/lib/medops-lab")
+# The non-superuser role (CREATEROLE, CREATEDB) that makes every clinic's roles and database, as a
+# managed server's admin account would; the collection's code (db_roles) logs in as it.
+PROVISIONER = "medops_provisioner"
+COLLECTIONS = LAB_DIR.parent / ".collections"
 
 
 class LabError(RuntimeError):
@@ -336,6 +340,19 @@ class Lab:
                 front = NginxFront(clinic["front"]["dir"], clinic["port"], clinic["code"], data["nginx"])
                 clinic["front"].update(upstream_file=str(front.upstream_file), check_command=front.check_command(),
                                        reload_command=front.reload_command())
+        self._plan_db_roles(data)
+
+    def _plan_db_roles(self, data: dict) -> None:
+        """Names and 0600 password files of the database logins beside each clinic's own: the
+        provisioning role (server setup) and each clinic's backup and restore roles. setdefault,
+        so a lab planned before these existed gets them on its next `up`."""
+        secrets_dir = self.state / "secrets"
+        data["postgres"].setdefault("provisioner", PROVISIONER)
+        data["postgres"].setdefault("provisioner_password_file", str(secrets_dir / "provisioner.password"))
+        for clinic in data["clinics"]:
+            for kind in ("backup", "restore"):
+                clinic.setdefault(f"db_{kind}_user", f"{clinic['db_user']}_{kind}")
+                clinic.setdefault(f"db_{kind}_password_file", str(secrets_dir / f"{clinic['code']}-db-{kind}.password"))
 
     def _postgres_home(self) -> Path:
         """<state>/postgres, unless PostgreSQL's account cannot reach the state dir (a root checkout
@@ -396,6 +413,7 @@ class Lab:
         if not pg_was_running and port_open(pg.port):
             raise LabError(f"port {pg.port} recorded for the lab PostgreSQL is taken by another process")
         pg.start()
+        self._ensure_provisioner(pg)
         rd = self.redis()
         redis_was_running = self._redis_pid() is not None
         if not redis_was_running:
@@ -412,7 +430,10 @@ class Lab:
 
     def _write_vault(self) -> bool:
         """The clinic secrets, vault-encrypted under production's variable names (see vault.py)."""
-        return vault.write(self.state, vault.plain_values(self.clinics(), lambda path: self.read_secret(self.secret(path))))
+        # The lab has one database server, so every clinic's provisioning login is the same role.
+        provisioner = self.data["postgres"]["provisioner_password_file"]
+        clinics = [{**clinic, "db_provisioner_password_file": provisioner} for clinic in self.clinics()]
+        return vault.write(self.state, vault.plain_values(clinics, lambda path: self.read_secret(self.secret(path))))
 
     def _up_clinic(self, pg: PostgresServer, clinic: dict) -> dict:
         done = []
@@ -477,19 +498,37 @@ class Lab:
         asyncio.run(register())
         return True
 
-    def _ensure_database(self, pg: PostgresServer, clinic: dict) -> bool:
+    def _ensure_provisioner(self, pg: PostgresServer) -> bool:
+        """Server setup, as the superuser: the provisioning role, which is all the lab does as one."""
         from psycopg2 import sql
 
-        user, name, changed = clinic["db_user"], clinic["db_name"], False
-        if not pg.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (user,)):
-            password = self.read_secret(self.secret(clinic["db_password_file"]))
-            # psycopg2 binds the password client side: it never shows in a process list.
-            pg.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD %s").format(sql.Identifier(user)), (password,))
-            changed = True
-        if not pg.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)):
-            pg.create_database(name, owner=user)
-            changed = True
-        return changed
+        name = self.data["postgres"]["provisioner"]
+        if pg.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)):
+            return False
+        password = self.read_secret(self.secret(self.data["postgres"]["provisioner_password_file"]))
+        # psycopg2 binds the password client side: it never shows in a process list.
+        pg.execute(sql.SQL("CREATE ROLE {} LOGIN CREATEROLE CREATEDB PASSWORD %s").format(sql.Identifier(name)), (password,))
+        return True
+
+    def _ensure_database(self, pg: PostgresServer, clinic: dict) -> bool:
+        """The clinic's database and its application, backup and restore roles, made by the
+        provisioning role through the collection's db_roles code (what playbooks/db_roles.yml runs)."""
+        if str(COLLECTIONS) not in sys.path:
+            sys.path.append(str(COLLECTIONS))
+        from ansible_collections.medops.runbook.plugins.module_utils import db_roles
+
+        names = {"application": clinic["db_user"], "backup": clinic["db_backup_user"], "restore": clinic["db_restore_user"]}
+        passwords = {"application": self.read_secret(self.secret(clinic["db_password_file"])),
+                     "backup": self.read_secret(self.secret(clinic["db_backup_password_file"])),
+                     "restore": self.read_secret(self.secret(clinic["db_restore_password_file"]))}
+        provisioner = self.data["postgres"]["provisioner"]
+        roles = db_roles.ClinicDatabaseRoles(
+            {"host": LOOPBACK, "port": pg.port, "user": provisioner, "connect_timeout": 10},
+            self.read_secret(self.data["postgres"]["provisioner_password_file"]), clinic["db_name"], names, passwords)
+        try:
+            return db_roles.ensure(roles)["changed"]
+        except db_roles.DbRolesError as exc:
+            raise LabError(f"clinic {clinic['code']}: database roles: {exc}") from None
 
     def _ensure_layout(self, clinic: dict) -> bool:
         root = Path(clinic["app_root"])

@@ -21,6 +21,9 @@ from pathlib import Path
 # variable inventories/lab/group_vars/clinics.yml sets from it).
 CLINIC_SECRETS = {
     "vault_clinic_db_passwords": ("db_password_file", "clinic_db_password"),
+    "vault_clinic_db_backup_passwords": ("db_backup_password_file", "clinic_db_backup_password"),
+    "vault_clinic_db_restore_passwords": ("db_restore_password_file", "clinic_db_restore_password"),
+    "vault_clinic_db_provisioner_passwords": ("db_provisioner_password_file", "clinic_db_provisioner_password"),
     "vault_clinic_redis_passwords": ("redis_password_file", "clinic_redis_password"),
     "vault_clinic_api_tokens": ("api_token_file", "clinic_api_token"),
 }

@@ -50,3 +50,30 @@ options:
         major version (the module checks and says so).
     type: path
 """
+
+    # PostgreSQL connection of modules that talk to the server with psycopg2 only
+    # (plugins/module_utils/postgresql_driver.py holds the matching argument spec):
+    #   extends_documentation_fragment: [medops.runbook.db_connection.postgresql]
+    POSTGRESQL = r"""
+options:
+  login_host:
+    description: PostgreSQL host (or Unix socket directory). Without it libpq's default, the local socket.
+    type: str
+  login_port:
+    description: PostgreSQL port (libpq's default 5432 when omitted).
+    type: int
+  login_user:
+    description: Role to connect as.
+    type: str
+  login_password:
+    description: Its password. Passed to the driver as a keyword only; never logged or returned.
+    type: str
+  maintenance_database:
+    description: Database to connect to for work on roles and databases (creating, granting).
+    type: str
+    default: postgres
+  connect_timeout:
+    description: Seconds to wait for a connection.
+    type: int
+    default: 10
+"""

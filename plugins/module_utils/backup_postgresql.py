@@ -27,6 +27,7 @@ import time
 import uuid
 
 from ansible_collections.medops.runbook.plugins.module_utils import backup_manifest as bm
+from ansible_collections.medops.runbook.plugins.module_utils import db_roles
 from ansible_collections.medops.runbook.plugins.module_utils import fileutils
 from ansible_collections.medops.runbook.plugins.module_utils import kept_database as kept
 from ansible_collections.medops.runbook.plugins.module_utils import postgresql_driver as driver
@@ -592,6 +593,7 @@ class PostgresqlEngine(object):
         started = time.monotonic()
         drop_staging = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(staging))
         try:
+            self._copy_database_acl(target, staging, owner)
             argv = self.restore_argv(backup, staging, False, False, bool(self.params.get("no_owner")))
             rc, _out, err = self.run(argv)
             if rc != 0:
@@ -629,6 +631,17 @@ class PostgresqlEngine(object):
         return {"created_database": False, "replaced_database": True, "database_kept": kept_name, "kept_at": kept_at,
                 "rows_since_backup": since, "free_space": free_space,
                 "restore_seconds": round(time.monotonic() - started, 3), "checks": checks + [counted], "command": redact(argv)}
+
+    def _copy_database_acl(self, source, staging, owner):
+        """Give the staging copy the database privileges of the one it replaces: pg_restore without
+        --create carries none, and a default ACL would let every role connect to it."""
+        rows = self._admin_execute(db_roles.ACL_SQL, "cannot read the privileges of %r" % source, (source,))
+        try:
+            statements = db_roles.copy_acl_statements(staging, owner, rows)
+        except db_roles.DbRolesError as exc:
+            raise bm.BackupError(str(exc))
+        for statement in statements:
+            self._admin_execute(statement, "cannot copy the privileges of %r to the staging database %r" % (source, staging))
 
     def _rename_closed(self, target, kept_name):
         """Close the target's sessions and rename it; a session that is still ending is waited for."""

@@ -52,3 +52,21 @@ def connect(keywords, password=None, error=Exception):
     except psycopg2.Error as exc:
         raise error("cannot connect to PostgreSQL database %r at %s: %s"
                     % (given.get("dbname"), where(given), scrub(str(exc).strip(), password)))
+
+
+def postgresql_argument_spec():
+    """The argument spec matching doc fragment ``medops.runbook.db_connection.postgresql``."""
+    return dict(
+        login_host=dict(type="str"),
+        login_port=dict(type="int"),
+        login_user=dict(type="str"),
+        login_password=dict(type="str", no_log=True),
+        maintenance_database=dict(type="str", default="postgres"),
+        connect_timeout=dict(type="int", default=10),
+    )
+
+
+def login_keywords(params):
+    """libpq keywords (no password) from the options of ``postgresql_argument_spec``."""
+    return dict(host=params.get("login_host"), port=params.get("login_port"), user=params.get("login_user"),
+                connect_timeout=params.get("connect_timeout"))

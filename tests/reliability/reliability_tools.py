@@ -19,7 +19,8 @@ from harness.ansible import BIN, REPO, ansible_env, run_playbook
 from harness.pgdata import PARTIAL
 
 DEPLOY = REPO / "playbooks" / "deploy.yml"
-SECRET_VARS = ("clinic_db_password", "clinic_db_admin_password", "clinic_redis_password", "clinic_api_token")
+SECRET_VARS = ("clinic_db_password", "clinic_db_backup_password", "clinic_db_restore_password", "clinic_db_provisioner_password",
+               "clinic_redis_password", "clinic_api_token")
 
 
 def wait_for(predicate, timeout: float, what: str, interval: float = 0.02):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from harness.ansible import REPO, run_playbook
-from reliability_tools import assert_healthy, deploy, leaked, lock_path, paused, record, secrets, snapshot
+from reliability_tools import SECRET_VARS, assert_healthy, deploy, leaked, lock_path, paused, record, secrets, snapshot
 
 pytestmark = pytest.mark.lab
 PLAYBOOKS = REPO / "playbooks"
@@ -22,10 +22,11 @@ def run_vvv(lab, playbook, *args, **extra_vars):
 
 
 def test_no_secret_in_any_playbooks_verbose_output(rlab, tmp_path, scenario):
-    scenario("every playbook with -vvv on the lab (deploy, rollback, health_check, backup_verify, maintenance, flag_rollout)",
+    scenario("every playbook with -vvv on the lab (deploy, rollback, health_check, backup_verify, maintenance, flag_rollout, "
+             "db_roles)",
              "no password or token from the inventory in the output")
     values = secrets(rlab)
-    assert len(values) == 12
+    assert len(values) == len(rlab.clinics) * len(SECRET_VARS)
     kin, runs = rlab.clinic("kin"), {}
     if rlab.version("gom") == "1.0.0":
         runs["deploy"] = deploy(rlab, "1.1.0", "gom", "-vvv")
@@ -43,6 +44,7 @@ def test_no_secret_in_any_playbooks_verbose_output(rlab, tmp_path, scenario):
                                 flag_rollout_soak_seconds=1, flag_rollout_interval=1,
                                 flag_rollout_health_url=kin["base_url"] + "/health/ready",
                                 flag_rollout_store={"path": kin["flags_file"]}),
+        "db_roles": run_vvv(rlab, "db_roles.yml"),
     })
     for name, run in runs.items():
         assert run.rc == 0, f"{name}:\n{run.output[-3000:]}"

@@ -174,12 +174,14 @@ def test_clinic_secrets_reach_ansible_only_through_the_vault(lab):
     the lab's vault password (0600, named by ansible.cfg through lab/bin/vault-password)."""
     listing = json.dumps(lab.inventory_list())
     vault_vars = lab.inventory_list()["all"]["vars"]
-    assert set(vault_vars) == {"vault_clinic_db_passwords", "vault_clinic_redis_passwords", "vault_clinic_api_tokens"}
+    assert set(vault_vars) == {"vault_clinic_db_passwords", "vault_clinic_db_backup_passwords", "vault_clinic_db_restore_passwords",
+                               "vault_clinic_db_provisioner_passwords", "vault_clinic_redis_passwords", "vault_clinic_api_tokens"}
     assert oct(os.stat(lab.state / "secrets" / "vault-password").st_mode & 0o777) == "0o600"
     expected = {}
     for code in CODES:
         secrets = lab.clinic_secrets(code)
-        assert set(secrets) == {"clinic_db_password", "clinic_redis_password", "clinic_api_token"}
+        assert set(secrets) == {"clinic_db_password", "clinic_db_backup_password", "clinic_db_restore_password",
+                                "clinic_db_provisioner_password", "clinic_redis_password", "clinic_api_token"}
         for name, value in secrets.items():
             assert len(value) >= 32 and value not in listing, f"{code}.{name} is in the inventory in plain text"
             expected[(code, name)] = hashlib.sha256(value.encode()).hexdigest()
