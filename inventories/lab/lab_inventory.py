@@ -6,13 +6,16 @@
 # Dynamic inventory of the running lab: ``lab_inventory.py --list`` / ``--host NAME``.
 #
 # Reads ``<state>/lab.json`` (state: $MEDOPS_LAB_STATE, else lab/state in this checkout) and the
-# lab's vault, ``<state>/vault.json`` (values still encrypted; lab/medops_lab/vault.py). Groups: ``clinics`` with one child group per clinic
-# (``clinic_kin``...), one host per clinic (``kin``...), connected locally. When no lab is up it says
-# so on stderr and prints an empty inventory, so ansible-playbook still runs (against localhost).
+# lab's vault, ``<state>/vault.json`` (values still encrypted; lab/medops_lab/vault.py). Groups:
+# ``clinics`` with one child group per clinic (``clinic_kin``...), one host per clinic (``kin``...),
+# reached over SSH as the clinic's own account on the lab's sshd (strict host key checking against
+# the lab's known_hosts). When no lab is up it says so on stderr and prints an empty inventory, so
+# ansible-playbook still runs (against localhost).
 # Standard library only, Python 3.8+.
 
 import json
 import os
+import shlex
 import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -22,12 +25,30 @@ def state_dir():
     return os.path.abspath(os.environ.get("MEDOPS_LAB_STATE") or os.path.join(REPO, "lab", "state"))
 
 
+def connection_vars(lab, clinic):
+    """SSH to the lab's sshd as the clinic's deploy account, like production's ``ansible_user: deploy``."""
+    ssh = lab["ssh"]
+    return {
+        "ansible_connection": "ssh",
+        "ansible_host": ssh["host"],
+        "ansible_port": ssh["port"],
+        "ansible_user": clinic["account"],
+        "ansible_ssh_private_key_file": ssh["client_key"],
+        "ansible_ssh_common_args": " ".join(["-o", "UserKnownHostsFile=" + shlex.quote(ssh["known_hosts"]),
+                                             "-o", "StrictHostKeyChecking=yes", "-o", "IdentitiesOnly=yes"]),
+        "ansible_python_interpreter": lab["host_python"],
+    }
+
+
+def sudo(lab, *args):
+    """A command the deploy account runs as root: the lab's sudo rules allow exactly these."""
+    return ["sudo", "-n", lab["ctl"], *args]
+
+
 def host_vars(lab, clinic):
     base = clinic["base_url"]
-    state = lab["state_dir"]
     hostvars = {
-        "ansible_connection": "local",
-        "ansible_python_interpreter": lab["python"],
+        **connection_vars(lab, clinic),
         "clinic_code": clinic["code"],
         "clinic_name": clinic["name"],
         "clinic_timezone": clinic["timezone"],
@@ -53,11 +74,11 @@ def host_vars(lab, clinic):
         "clinic_app_root": clinic["app_root"],
         "clinic_backup_dir": clinic["backup_dir"],
         "clinic_flags_file": clinic["flags_file"],
-        "clinic_restart_command": [lab["python"], os.path.join(lab["lab_dir"], "bin", "medops-lab"),
-                                   "--state", state, "restart", clinic["code"]],
-        "clinic_migrate_command": [lab["python"], "-m", "clinic_service", "migrate", "--config", clinic["config"]],
-        # Lab extra: where release tarballs are built.
+        "clinic_restart_command": sudo(lab, "restart", clinic["code"]),
+        "clinic_migrate_command": [lab["host_python"], "-m", "clinic_service", "migrate", "--config", clinic["config"]],
+        # Lab extras: where release tarballs are built and served.
         "clinic_artifacts_dir": lab["artifacts_dir"],
+        "clinic_artifacts_url": lab["artifacts"]["url"],
     }
     if "slots" in clinic:
         hostvars.update(blue_green_vars(lab, clinic))
@@ -67,17 +88,16 @@ def host_vars(lab, clinic):
 def blue_green_vars(lab, clinic):
     """A clinic of a lab started with `up --blue-green`: two slots behind its own nginx front
     (clinic_base_url and the health URLs above are the front's)."""
-    lab_cli = [lab["python"], os.path.join(lab["lab_dir"], "bin", "medops-lab"), "--state", lab["state_dir"]]
-    front = clinic["front"]
+    code = clinic["code"]
     return {
         "deploy_strategy": "blue_green",
         "clinic_slot_ports": clinic["slots"],
         # The deploy role sets deploy_slot to the slot it works on before it runs these.
-        "clinic_slot_restart_command": lab_cli + ["slot-restart", clinic["code"], "{{ deploy_slot }}"],
-        "clinic_slot_stop_command": lab_cli + ["slot-stop", clinic["code"], "{{ deploy_slot }}"],
-        "clinic_front_upstream_file": front["upstream_file"],
-        "clinic_front_check_command": front["check_command"],
-        "clinic_front_reload_command": front["reload_command"],
+        "clinic_slot_restart_command": sudo(lab, "slot-restart", code, "{{ deploy_slot }}"),
+        "clinic_slot_stop_command": sudo(lab, "slot-stop", code, "{{ deploy_slot }}"),
+        "clinic_front_upstream_file": clinic["front"]["upstream_file"],
+        "clinic_front_check_command": sudo(lab, "front-check", code),
+        "clinic_front_reload_command": sudo(lab, "front-reload", code),
     }
 
 

@@ -1,8 +1,8 @@
 """Lab control: ``python -m medops_lab [--state DIR] <command>``.
 
 Commands: artifacts, up [--clinics N] [--blue-green], down [--purge], status [--json], restart CLINIC,
-stop-service CLINIC, start-service CLINIC, slot-restart CLINIC SLOT, slot-stop CLINIC SLOT, stop-db,
-start-db, stop-redis, start-redis, pids.
+stop-service CLINIC, start-service CLINIC, slot-restart CLINIC SLOT, slot-stop CLINIC SLOT,
+front-check CLINIC, front-reload CLINIC, stop-db, start-db, stop-redis, start-redis, pids.
 The state directory is --state, else $MEDOPS_LAB_STATE, else lab/state/ in the checkout.
 """
 
@@ -12,12 +12,15 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 from . import artifacts
+from .hosts import HostError
 from .lab import Lab, LabError, state_dir
 from .servers import ServerError
 
-CLINIC_COMMANDS = {"restart": "restart", "stop-service": "stop_service", "start-service": "start_service"}
+CLINIC_COMMANDS = {"restart": "restart", "stop-service": "stop_service", "start-service": "start_service",
+                   "front-check": "front_check", "front-reload": "front_reload"}
 SLOT_COMMANDS = {"slot-restart": "slot_restart", "slot-stop": "slot_stop"}
 SIMPLE_COMMANDS = {"stop-db": "stop_db", "start-db": "start_db", "stop-redis": "stop_redis", "start-redis": "start_redis"}
 
@@ -66,10 +69,10 @@ def _print_status(status: dict) -> None:
 
 def run(args) -> int:
     state = state_dir(args.state)
-    if args.command == "artifacts":
-        print(json.dumps(artifacts.build(state / "artifacts"), indent=2))
-        return 0
     lab = Lab(state)
+    if args.command == "artifacts":  # where the lab serves them from, once it is up
+        print(json.dumps(artifacts.build(Path(lab.data.get("artifacts_dir") or state / "artifacts")), indent=2))
+        return 0
     started = time.monotonic()
     if args.command == "up":
         result = lab.up(args.clinics, args.environment, args.blue_green)
@@ -98,7 +101,7 @@ def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
         return run(args)
-    except (LabError, ServerError) as exc:
+    except (LabError, ServerError, HostError) as exc:
         print(f"medops_lab {args.command}: {exc}", file=sys.stderr)
         return 1
 

@@ -3,7 +3,8 @@
 Everything nginx reads or writes (configuration, upstream file, pid, logs, temporary files) lives
 under that directory, never under /etc/nginx or /var; nginx runs in the foreground (``daemon off``)
 so the lab keeps its pid like any other process. The upstream file holds the one ``server`` line
-the deploy role rewrites (roles/deploy/tasks/front_switch.yml) before ``nginx -s reload``.
+the deploy role rewrites (roles/deploy/tasks/front_switch.yml) before ``nginx -s reload``; the lab
+puts it where the clinic's deploy account can write (as production's /etc/nginx/clinic-upstream.conf).
 """
 
 from __future__ import annotations
@@ -32,13 +33,13 @@ def nginx_binary() -> str:
 
 
 class NginxFront:
-    def __init__(self, directory: str | Path, port: int, name: str, binary: str):
+    def __init__(self, directory: str | Path, port: int, name: str, binary: str, upstream_file: str | Path | None = None):
         self.dir = Path(directory)
         self.port = port
         self.name = name
         self.binary = binary
         self.conf = self.dir / "nginx.conf"
-        self.upstream_file = self.dir / "upstream.conf"
+        self.upstream_file = Path(upstream_file) if upstream_file else self.dir / "upstream.conf"
         self.error_log = self.dir / "logs" / "error.log"
         self.access_log = self.dir / "logs" / "access.log"
 
@@ -90,6 +91,7 @@ http {{
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
         changed = False
         if not self.upstream_file.exists():
+            self.upstream_file.parent.mkdir(parents=True, exist_ok=True)
             self.upstream_file.write_text(f"# Written by medops_lab: the live slot.\nserver {LOOPBACK}:{first_port};\n",
                                           encoding="utf-8")
             changed = True

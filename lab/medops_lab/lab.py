@@ -4,9 +4,13 @@ A lab started with ``up --blue-green`` gives each clinic two slots instead (two 
 ports, each running the release its ``slots/<slot>`` link points at) behind an nginx front of its
 own (front.py): what the deploy role's blue_green strategy works on.
 
-Everything lives under one state directory; ``<state>/lab.json`` records ports and paths (never a
-secret). Passwords are generated once and kept in 0600 files. Every process the lab starts is
-found again through its pid file and checked to still be that process before it is signalled.
+Each clinic is a host of its own (hosts.py): a system account per clinic that owns the clinic's
+files, secrets and processes, reached by Ansible through an sshd of the lab's own on loopback,
+with sudo rules for exactly the commands production runs as root. What the accounts need lives
+in the lab's directory under /var/lib/medops-lab (``Lab.home``); the rest under the state
+directory, where ``<state>/lab.json`` records ports and paths (never a secret). Passwords are
+generated once and kept in 0600 files. Every process the lab starts is found again through its
+pid file and checked to still be that process before it is signalled.
 """
 
 from __future__ import annotations
@@ -20,11 +24,12 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-from . import artifacts, vault
+from . import artifacts, hosts, vault
 from .front import FrontError, NginxFront, nginx_binary
 from .servers import LOOPBACK, ManagedProcess, PostgresServer, RedisServer, ServerError, closed_parent, free_port, server_user
 
@@ -35,12 +40,15 @@ KNOWN_CLINICS = [("kin", "Kinshasa", "Africa/Kinshasa"), ("lub", "Lubumbashi", "
 SERVICE_START_TIMEOUT = 30.0
 SERVICE_STOP_TIMEOUT = 75.0  # above the service's own stop_timeout, so an active job can finish
 SLOTS = ("blue", "green")
-# PostgreSQL's home when the state dir lies where its account cannot enter (a checkout in /root).
+# Each lab's directory for what its accounts (and PostgreSQL, when the state dir is closed to it)
+# must reach: a state dir under /root or /tmp is no place for an account's files (sshd's StrictModes).
 SERVER_HOME = Path("/var/lib/medops-lab")
 # The non-superuser role (CREATEROLE, CREATEDB) that makes every clinic's roles and database, as a
 # managed server's admin account would; the collection's code (db_roles) logs in as it.
 PROVISIONER = "medops_provisioner"
 COLLECTIONS = LAB_DIR.parent / ".collections"
+SCHEMA = 2  # 2: clinics are hosts (accounts, sshd); a lab.json of schema 1 is refused
+SLOT_COMMANDS = ("slot-restart", "slot-stop")
 
 
 class LabError(RuntimeError):
@@ -162,12 +170,16 @@ class Lab:
         rd = self.data["redis"]
         return RedisServer(Path(rd["workdir"]), port=rd["port"], password=self.read_secret(rd["password_file"]), persistent=True)
 
-    def service(self, clinic: dict) -> ManagedProcess:
+    def service_env(self, clinic: dict) -> dict:
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
-        env["PYTHONDONTWRITEBYTECODE"] = "1"
-        argv = [self.data["python"], "-m", "clinic_service", "serve", "--config", clinic["config"]]
-        return ManagedProcess("service", Path(clinic["run_dir"]), argv, env=env, port=clinic["port"],
-                              cwd=Path(clinic["app_root"]) / "current")
+        env.update(PYTHONDONTWRITEBYTECODE="1", HOME=clinic["home"], USER=clinic["account"], LOGNAME=clinic["account"])
+        return env
+
+    def service(self, clinic: dict) -> ManagedProcess:
+        """The clinic's service, run as the clinic's account with the hosts' Python."""
+        argv = [self.data["host_python"], "-m", "clinic_service", "serve", "--config", clinic["config"]]
+        return ManagedProcess("service", Path(clinic["run_dir"]), argv, env=self.service_env(clinic), port=clinic["port"],
+                              cwd=Path(clinic["app_root"]) / "current", user=hosts.account(clinic["account"]))
 
     def _service_pid(self, clinic: dict) -> int | None:
         """The pid of this clinic's service, or None; a stale pid file (pid reused) is removed."""
@@ -204,17 +216,30 @@ class Lab:
         return Path(clinic["app_root"]) / "slots" / slot
 
     def slot_process(self, clinic: dict, slot: str) -> ManagedProcess:
-        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
-        env["PYTHONDONTWRITEBYTECODE"] = "1"
-        argv = [self.data["python"], "-m", "clinic_service", "serve", "--config", self.slot_config(clinic, slot)]
-        return ManagedProcess(f"slot-{slot}", Path(clinic["run_dir"]), argv, env=env, port=clinic["slots"][slot],
-                              cwd=self.slot_link(clinic, slot))
+        argv = [self.data["host_python"], "-m", "clinic_service", "serve", "--config", self.slot_config(clinic, slot)]
+        return ManagedProcess(f"slot-{slot}", Path(clinic["run_dir"]), argv, env=self.service_env(clinic),
+                              port=clinic["slots"][slot], cwd=self.slot_link(clinic, slot), user=hosts.account(clinic["account"]))
 
     def _slot_pid(self, clinic: dict, slot: str) -> int | None:
         return self._checked_pid(self.slot_process(clinic, slot), "clinic_service", self.slot_config(clinic, slot))
 
     def front(self, clinic: dict) -> NginxFront:
-        return NginxFront(clinic["front"]["dir"], clinic["port"], clinic["code"], self.data["nginx"])
+        return NginxFront(clinic["front"]["dir"], clinic["port"], clinic["code"], self.data["nginx"],
+                          upstream_file=clinic["front"]["upstream_file"])
+
+    @staticmethod
+    def _front_command(code: str, argv: list[str], what: str) -> dict:
+        result = subprocess.run(argv, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise LabError(f"clinic {code}: nginx {what} failed: {(result.stderr or result.stdout).strip()}")
+        return {"clinic": code, what: "ok", "changed": what == "reload"}
+
+    def front_check(self, code: str) -> dict:
+        """``nginx -t`` on the clinic's front: what the deploy account runs through sudo."""
+        return self._front_command(code, self.front(self._require_blue_green(code)).check_command(), "check")
+
+    def front_reload(self, code: str) -> dict:
+        return self._front_command(code, self.front(self._require_blue_green(code)).reload_command(), "reload")
 
     def _front_pid(self, clinic: dict) -> int | None:
         return self._checked_pid(self.front(clinic).process(clinic["run_dir"]), "nginx", str(self.front(clinic).conf))
@@ -234,7 +259,14 @@ class Lab:
     def _start_slot(self, clinic: dict, slot: str) -> int:
         if not self.slot_link(clinic, slot).exists():
             raise LabError(f"clinic {clinic['code']}: slots/{slot} points at no release: link it to releases/<version> first")
-        return self._launch(clinic, self.slot_process(clinic, slot), f"slot {slot}")
+        return self._launch(clinic, self._as_account(clinic, self.slot_process(clinic, slot)), f"slot {slot}")
+
+    @staticmethod
+    def _as_account(clinic: dict, proc: ManagedProcess) -> ManagedProcess:
+        """A clinic's processes never run as root: without its account (after `down`) they do not start."""
+        if proc.user is None:
+            raise LabError(f"clinic {clinic['code']}: its account {clinic['account']} does not exist: run `up`")
+        return proc
 
     def _stop_slot(self, clinic: dict, slot: str) -> bool:
         if self._slot_pid(clinic, slot) is None:
@@ -281,6 +313,9 @@ class Lab:
         """Create or extend lab.json: ports are chosen once, then kept."""
         python = sys.executable
         data = self.data
+        if data.get("clinics") and data.get("schema", 1) < SCHEMA:
+            raise LabError(f"the lab in {self.state} was made by an older medops_lab (clinics were not hosts): "
+                           "run `down --purge` on it, then `up`")
         if blue_green and data.get("clinics") and data.get("layout", "release") != "blue_green":
             raise LabError(f"the lab in {self.state} runs one service per clinic; start a blue/green lab in another "
                            "state directory (--state)")
@@ -290,11 +325,15 @@ class Lab:
                 data["nginx"] = nginx_binary()
             except FrontError as exc:
                 raise LabError(str(exc)) from None
-        data.setdefault("schema", 1)
+        data.setdefault("schema", SCHEMA)
         data["state_dir"] = str(self.state)
         data["python"] = python
         data["lab_dir"] = str(LAB_DIR)
-        data["artifacts_dir"] = str(self.state / "artifacts")
+        data["home"] = str(self.home)
+        # Served over HTTP to the hosts (deploy_artifact_url), so where every account can read.
+        data["artifacts_dir"] = str(self.home / "artifacts")
+        data["ctl"] = str(self.home / "bin" / "lab-ctl")
+        data["sudoers_file"] = str(hosts.SUDOERS_DIR / f"medops-lab-{self.digest}")
         data.setdefault("environment", environment)
         taken = set()
         data.setdefault("postgres", {"host": LOOPBACK, "port": free_port(), "superuser": "postgres",
@@ -305,6 +344,7 @@ class Lab:
         taken |= {data["postgres"]["port"], data["redis"]["port"]}
         clinics = data.setdefault("clinics", [])
         taken |= {c["port"] for c in clinics} | {p for c in clinics for p in c.get("slots", {}).values()}
+        taken |= {data[key]["port"] for key in ("ssh", "artifacts") if key in data}
 
         def new_port() -> int:
             port = free_port()
@@ -313,16 +353,24 @@ class Lab:
             taken.add(port)
             return port
 
+        ssh = self.state / "ssh"
+        data.setdefault("ssh", {"host": LOOPBACK, "port": new_port(), "dir": str(ssh), "host_key": str(ssh / "host_ed25519_key"),
+                                "client_key": str(ssh / "id_ed25519"), "known_hosts": str(ssh / "known_hosts")})
+        if "artifacts" not in data:
+            port = new_port()
+            data["artifacts"] = {"port": port, "url": f"http://{LOOPBACK}:{port}"}
         for index in range(len(clinics), count):
             code, name, tz = clinic_identity(index)
             port = new_port()
-            root = self.state / "clinics" / code
+            home = self.home / "clinics" / code
+            root = home / "app"
             clinics.append({
                 "code": code, "name": name, "timezone": tz, "port": port,
                 "base_url": f"http://{LOOPBACK}:{port}",
+                "account": hosts.account_name(self.digest, code), "home": str(home),
                 "db_name": f"clinic_{code}", "db_user": f"clinic_{code}",
                 "queue": f"clinic-{code}", "queue_prefix": "bull", "redis_db": 0,
-                "app_root": str(root), "backup_dir": str(root / "backups"),
+                "app_root": str(root), "backup_dir": str(home / "backups"),
                 "config": str(root / "shared" / "service.conf"), "flags_file": str(root / "shared" / "flags.env"),
                 "log_dir": str(root / "shared" / "logs"),
                 "db_password_file": str(root / "shared" / "secrets" / "db.password"),
@@ -334,12 +382,12 @@ class Lab:
                 # port and base_url are the front's; each slot serves on a port of its own.
                 clinic = clinics[-1]
                 clinic["slots"] = {slot: new_port() for slot in SLOTS}
-                clinic["front"] = {"dir": str(self.state / "front" / code)}
+                # nginx's own files stay root's; the upstream file is the deploy account's to rewrite.
+                clinic["front"] = {"dir": str(self.state / "front" / code), "upstream_file": str(home / "front" / "upstream.conf")}
         for clinic in clinics:
             if "slots" in clinic:
-                front = NginxFront(clinic["front"]["dir"], clinic["port"], clinic["code"], data["nginx"])
-                clinic["front"].update(upstream_file=str(front.upstream_file), check_command=front.check_command(),
-                                       reload_command=front.reload_command())
+                front = self.front(clinic)
+                clinic["front"].update(check_command=front.check_command(), reload_command=front.reload_command())
         self._plan_db_roles(data)
 
     def _plan_db_roles(self, data: dict) -> None:
@@ -354,12 +402,21 @@ class Lab:
                 clinic.setdefault(f"db_{kind}_user", f"{clinic['db_user']}_{kind}")
                 clinic.setdefault(f"db_{kind}_password_file", str(secrets_dir / f"{clinic['code']}-db-{kind}.password"))
 
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(str(self.state.resolve()).encode()).hexdigest()[:16]
+
+    @property
+    def home(self) -> Path:
+        """This lab's directory under SERVER_HOME: the clinics' host trees, the artifacts, lab-ctl."""
+        return SERVER_HOME / self.digest
+
     def _postgres_home(self) -> Path:
         """<state>/postgres, unless PostgreSQL's account cannot reach the state dir (a root checkout
-        under /root, mode 0700): then a directory of this lab's own under SERVER_HOME."""
+        under /root, mode 0700): then the lab's own directory under SERVER_HOME."""
         if closed_parent(self.state / "postgres", server_user()) is None:
             return self.state / "postgres"
-        return SERVER_HOME / hashlib.sha256(str(self.state.resolve()).encode()).hexdigest()[:16] / "postgres"
+        return self.home / "postgres"
 
     def _prepare_state(self) -> None:
         self.state.mkdir(parents=True, exist_ok=True)
@@ -375,15 +432,13 @@ class Lab:
             os.chmod(path, 0o755)
 
     def purge(self) -> list[str]:
-        """Delete the state dir and PostgreSQL's home when it lies outside (after down)."""
-        removed = [self.state]
-        home = Path(self.data["postgres"]["datadir"]).parent if self.data.get("postgres") else None
-        if home and SERVER_HOME in home.parents:
-            removed.append(home.parent)
+        """Delete the state dir and the lab's directory under SERVER_HOME (after down). The hosts'
+        Python stays there for the next lab (it is keyed by its requirements)."""
+        removed = [self.state, self.home]
         for path in removed:
             shutil.rmtree(path, ignore_errors=True)
         with contextlib.suppress(OSError):
-            SERVER_HOME.rmdir()  # only when no other lab keeps its PostgreSQL there
+            SERVER_HOME.rmdir()  # only when no other lab (or Python) is there
         return [str(path) for path in removed]
 
     def _create_secrets(self) -> None:
@@ -400,11 +455,40 @@ class Lab:
             raise LabError(f"{sys.executable} lacks {', '.join(missing)}: run the lab with the project's "
                            "virtualenv (.venv/bin/python -m medops_lab, or make lab-up)")
 
+    def _prepare_home(self) -> None:
+        """The lab's directory: root's, open for the accounts to reach their own (0750) homes."""
+        for path in (SERVER_HOME, self.home, self.home / "clinics"):
+            path.mkdir(exist_ok=True)
+            os.chmod(path, 0o755)
+        Path(self.data["artifacts_dir"]).mkdir(exist_ok=True)
+        started = time.monotonic()
+        self.data["host_python"] = hosts.ensure_host_python(SERVER_HOME, LAB_DIR.parent)
+        self.host_python_seconds = round(time.monotonic() - started, 2)
+
+    def _ensure_accounts(self) -> None:
+        for clinic in self.clinics():
+            hosts.ensure_account(clinic["account"], Path(clinic["home"]))
+
+    def _hand_over(self, clinic: dict) -> None:
+        """The clinic's host tree belongs to its account: homes 0750, secrets 0600 (as written)."""
+        user = hosts.account(clinic["account"])
+        home = Path(clinic["home"])
+        hosts.give_tree(home, user.pw_uid, user.pw_gid)
+        for path in (home, Path(clinic["app_root"]), Path(clinic["backup_dir"])):
+            os.chmod(path, 0o750)
+
     def up(self, count: int = 3, environment: str = "production", blue_green: bool = False) -> dict:
+        try:
+            hosts.require_root("the lab")
+            hosts.require_tools()
+        except hosts.HostError as exc:
+            raise LabError(str(exc)) from None
         self._check_interpreter()
         self._prepare_state()
         self._plan(max(count, len(self.clinics()), 1), environment, blue_green)
+        self._prepare_home()
         self._save()
+        self._ensure_accounts()
         self._open_postgres_home()
         self._create_secrets()
         built = artifacts.build(Path(self.data["artifacts_dir"]))
@@ -426,6 +510,8 @@ class Lab:
         for clinic in self.clinics():
             report["clinics"][clinic["code"]] = self._up_clinic(pg, clinic)
         report["vault"] = "written" if self._write_vault() else "unchanged"
+        report["hosts"] = self._up_hosts()
+        report["host_python_seconds"] = self.host_python_seconds
         return report
 
     def _write_vault(self) -> bool:
@@ -434,6 +520,90 @@ class Lab:
         provisioner = self.data["postgres"]["provisioner_password_file"]
         clinics = [{**clinic, "db_provisioner_password_file": provisioner} for clinic in self.clinics()]
         return vault.write(self.state, vault.plain_values(clinics, lambda path: self.read_secret(self.secret(path))))
+
+    # -- the clinics as hosts ---------------------------------------------------------------
+    def sshd(self) -> hosts.SshServer:
+        return hosts.SshServer(self.data["ssh"], self.state / "run", [c["account"] for c in self.clinics()])
+
+    def artifact_server(self) -> ManagedProcess:
+        return hosts.artifact_server(Path(self.data["artifacts_dir"]), self.data["artifacts"]["port"], self.state / "run",
+                                     self.data["host_python"], server_user())
+
+    def _sshd_pid(self) -> int | None:
+        return self._checked_pid(self.sshd(), "sshd", str(self.sshd().conf))
+
+    def _artifacts_pid(self) -> int | None:
+        return self._checked_pid(self.artifact_server(), "http.server", str(self.data["artifacts"]["port"]))
+
+    def sudo_rules(self) -> dict[str, list[str]]:
+        """Per account, exactly the commands production runs as root: its restart (or its slots'
+        restart and stop and its front's check and reload)."""
+        ctl = self.data["ctl"]
+        rules = {}
+        for clinic in self.clinics():
+            code = clinic["code"]
+            if self.blue_green(clinic):
+                rules[clinic["account"]] = [f"{ctl} {cmd} {code} {slot}" for cmd in SLOT_COMMANDS for slot in clinic["slots"]]
+                rules[clinic["account"]] += [f"{ctl} front-check {code}", f"{ctl} front-reload {code}"]
+            else:
+                rules[clinic["account"]] = [f"{ctl} restart {code}"]
+        return rules
+
+    def _up_hosts(self) -> list[str]:
+        done = []
+        ssh = self.data["ssh"]
+        hosts.write_ctl(Path(self.data["ctl"]), self.data["python"], LAB_DIR / "bin" / "medops-lab", self.state)
+        try:
+            if hosts.install_sudoers(Path(self.data["sudoers_file"]), hosts.sudoers_text(self.sudo_rules(), str(self.state))):
+                done.append("sudo rules installed")
+            public = hosts.ensure_key(Path(ssh["client_key"]), "medops-lab controller")
+            for clinic in self.clinics():
+                hosts.write_authorized_key(Path(clinic["home"]), public, hosts.account(clinic["account"]))
+            sshd = self.sshd()
+            sshd.prepare()
+        except hosts.HostError as exc:
+            raise LabError(str(exc)) from None
+        _write_if_changed(Path(ssh["known_hosts"]), sshd.known_hosts_line(), 0o600)
+        if self._sshd_pid() is None:
+            self._launch_server(sshd, "sshd")
+            done.append("sshd started")
+        if self._artifacts_pid() is None:
+            self._launch_server(self.artifact_server(), "artifact server")
+            done.append("artifact server started")
+        return done
+
+    @staticmethod
+    def _launch_server(proc: ManagedProcess, what: str) -> None:
+        if port_open(proc.port):
+            raise LabError(f"port {proc.port} recorded for the lab's {what} is taken by another process")
+        try:
+            proc.start(SERVICE_START_TIMEOUT)
+        except ServerError as exc:
+            raise LabError(f"{what} did not start: {exc}") from None
+
+    def _down_hosts(self) -> list[str]:
+        """Stop sshd and the artifact server, end what still runs as a clinic account (SSH sessions),
+        give the host trees back to root, remove the accounts and the sudo rules."""
+        stopped = []
+        if self.data.get("ssh") and self._sshd_pid():
+            self.sshd().stop()
+            stopped.append("sshd")
+        if self.data.get("artifacts") and self._artifacts_pid():
+            self.artifact_server().stop()
+            stopped.append("artifact server")
+        for clinic in self.clinics():
+            if "account" not in clinic:
+                continue
+            hosts.give_tree(Path(clinic["home"]), 0, 0)
+            try:
+                if hosts.remove_account(clinic["account"]):
+                    stopped.append(f"account {clinic['account']}")
+            except hosts.HostError as exc:
+                raise LabError(str(exc)) from None
+        if self.data.get("sudoers_file") and Path(self.data["sudoers_file"]).exists():
+            Path(self.data["sudoers_file"]).unlink()
+            stopped.append("sudo rules")
+        return stopped
 
     def _up_clinic(self, pg: PostgresServer, clinic: dict) -> dict:
         done = []
@@ -448,13 +618,17 @@ class Lab:
             self.install(clinic, artifacts.INITIAL_VERSION)
             done.append(f"installed {artifacts.INITIAL_VERSION}")
         if self.blue_green(clinic):
+            done += self._link_slots(clinic)
+        # Written as root until here: from now on the files are the clinic account's.
+        self._hand_over(clinic)
+        if self.blue_green(clinic):
             done += self._up_slots(clinic)
         elif self._service_pid(clinic) is None:
             self._start_service(clinic)
             done.append("service started")
         return {"changed": bool(done), "actions": done, "version": self.current_version(clinic)}
 
-    def _up_slots(self, clinic: dict) -> list[str]:
+    def _link_slots(self, clinic: dict) -> list[str]:
         """First slot runs what `current` points at, the front sends traffic to it; afterwards the
         slot links and the upstream file belong to the deploy role: `up` only starts what stopped."""
         done = []
@@ -464,6 +638,10 @@ class Lab:
             done.append(f"slot {first} linked")
         if self.front(clinic).write(clinic["slots"][first]):
             done.append("front configured")
+        return done
+
+    def _up_slots(self, clinic: dict) -> list[str]:
+        done = []
         for slot in SLOTS:
             if self.slot_link(clinic, slot).exists() and self._slot_pid(clinic, slot) is None:
                 self._start_slot(clinic, slot)
@@ -532,8 +710,9 @@ class Lab:
 
     def _ensure_layout(self, clinic: dict) -> bool:
         root = Path(clinic["app_root"])
-        for sub in ("releases", "shared", "shared/logs", "backups"):
+        for sub in ("releases", "shared", "shared/logs"):
             (root / sub).mkdir(parents=True, exist_ok=True)
+        Path(clinic["backup_dir"]).mkdir(parents=True, exist_ok=True)
         Path(clinic["run_dir"]).mkdir(parents=True, exist_ok=True)
         if self.blue_green(clinic):
             (root / "slots").mkdir(exist_ok=True)
@@ -571,10 +750,7 @@ class Lab:
 
     # -- releases ---------------------------------------------------------------------------
     def migrate_command(self, clinic: dict) -> list[str]:
-        return [self.data["python"], "-m", "clinic_service", "migrate", "--config", clinic["config"]]
-
-    def restart_command(self, clinic: dict) -> list[str]:
-        return [self.data["python"], str(LAB_DIR / "bin" / "medops-lab"), "--state", str(self.state), "restart", clinic["code"]]
+        return [self.data["host_python"], "-m", "clinic_service", "migrate", "--config", clinic["config"]]
 
     def install(self, clinic: dict, version: str) -> None:
         """Unpack, migrate and switch ``current`` to ``version`` (what the deploy role does, for bootstrap)."""
@@ -600,7 +776,7 @@ class Lab:
     def _start_service(self, clinic: dict) -> int:
         if not (Path(clinic["app_root"]) / "current").exists():
             raise LabError(f"clinic {clinic['code']}: no current release to start (run `up`)")
-        return self._launch(clinic, self.service(clinic), "service")
+        return self._launch(clinic, self._as_account(clinic, self.service(clinic)), "service")
 
     @staticmethod
     def _launch(clinic: dict, proc: ManagedProcess, what: str) -> int:
@@ -707,6 +883,8 @@ class Lab:
     def pids(self) -> list[int]:
         """Every pid the lab has running right now (for checks that nothing is left behind)."""
         found = [self._service_pid(c) for c in self.clinics()] + [self._redis_pid(), self.postgres().pid()]
+        if self.data.get("ssh"):
+            found += [self._sshd_pid(), self._artifacts_pid()]
         for clinic in filter(self.blue_green, self.clinics()):
             found += [self._slot_pid(clinic, slot) for slot in clinic["slots"]] + [self._front_pid(clinic)]
         return [pid for pid in found if pid]
@@ -725,6 +903,7 @@ class Lab:
         if pg.pid():
             pg.stop("fast")
             stopped.append("postgres")
+        stopped += self._down_hosts()
         left = self.pids()
         if left:
             raise LabError(f"processes still running after down: {left}")
