@@ -6,7 +6,8 @@
 #   bash scripts/install-deps.sh [demo|test]
 set -euo pipefail
 
-demo_packages=(python3-venv redis-server postgresql nginx git make)
+# openssh-server and sudo: the lab's clinics are hosts reached over SSH, with sudo rules (no standing sshd is started).
+demo_packages=(python3-venv redis-server postgresql nginx openssh-server sudo git make)
 test_packages=(openssl rsync shellcheck podman runc debootstrap)
 case "${1:-test}" in
   demo) packages=("${demo_packages[@]}") ;;
@@ -28,7 +29,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "Installing Debian packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  # Packages such as postgresql and nginx would start a standing server through their init scripts; the lab
+  # Packages such as postgresql, nginx and openssh-server would start a standing server through their init scripts; the lab
   # and the tests start their own on free ports, so keep packages from starting services.
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d

@@ -58,6 +58,9 @@ def _print_status(status: dict) -> None:
     print(f"state {status['state']}")
     print(f"postgres port {status['postgres']['port']} pid {status['postgres']['pid'] or '-'}; "
           f"redis port {status['redis']['port']} pid {status['redis']['pid'] or '-'}")
+    if "sshd" in status:
+        print(f"sshd port {status['sshd']['port']} pid {status['sshd']['pid'] or '-'}; "
+              f"artifacts {status['artifacts']['url']} pid {status['artifacts']['pid'] or '-'}")
     print(f"{'clinic':<7}{'name':<12}{'pid':>8}{'port':>7}  {'version':<20}health")
     for row in status["clinics"]:
         health = f"{row['http'] or '-'} {row['health']}" + (f" ({', '.join(row['degraded'])})" if row["degraded"] else "")

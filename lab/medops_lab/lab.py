@@ -465,6 +465,12 @@ class Lab:
         self.data["host_python"] = hosts.ensure_host_python(SERVER_HOME, LAB_DIR.parent)
         self.host_python_seconds = round(time.monotonic() - started, 2)
 
+    def _clear_stale_home(self) -> None:
+        """A new lab in a state dir that was deleted by hand (not purged): the lab directory of the
+        same path holds the old lab's host trees and PostgreSQL, which the new lab must not take on."""
+        if self.home.exists():
+            shutil.rmtree(self.home)
+
     def _ensure_accounts(self) -> None:
         for clinic in self.clinics():
             hosts.ensure_account(clinic["account"], Path(clinic["home"]))
@@ -485,6 +491,8 @@ class Lab:
             raise LabError(str(exc)) from None
         self._check_interpreter()
         self._prepare_state()
+        if not self.clinics():
+            self._clear_stale_home()
         self._plan(max(count, len(self.clinics()), 1), environment, blue_green)
         self._prepare_home()
         self._save()
@@ -863,6 +871,9 @@ class Lab:
         pg, rd = self.postgres(), self.redis()
         out = {"state": str(self.state), "postgres": {"port": pg.port, "pid": pg.pid()},
                "redis": {"port": rd.port, "pid": self._redis_pid()}, "clinics": []}
+        if self.data.get("ssh"):
+            out["sshd"] = {"port": self.data["ssh"]["port"], "pid": self._sshd_pid()}
+            out["artifacts"] = {"url": self.data["artifacts"]["url"], "pid": self._artifacts_pid()}
         for clinic in self.clinics():
             row, slots = {}, {}
             if self.blue_green(clinic):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import urllib.error
 import urllib.request
 import uuid
@@ -90,6 +91,10 @@ class ContainerClinic:
         base = self.url("")
         volume = f"{shared}:{os.path.dirname(CONFIG_IN_CONTAINER)}"
         hostvars.update({
+            # The container strategy works on this test's own app root, front and podman API (all
+            # root's), not on the lab host's: it runs on the controller, as the module tests do.
+            "ansible_connection": "local",
+            "ansible_python_interpreter": sys.executable,
             "clinic_code": self.code,
             "clinic_base_url": base,
             "clinic_health_urls": {"live": base + "/health/live", "ready": base + "/health/ready",

@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import json
 import os
+import pwd
 import shutil
 import subprocess
 import tarfile
@@ -275,7 +276,10 @@ def test_second_lab_versions_and_down(tmp_path):
         assert other.get("gom", "/api/version")[1]["version"] == "1.0.0", "a failed migration never switches"
 
         pids = other.pids()
-        assert len(pids) == 6
+        assert len(pids) == 8  # 4 services, PostgreSQL, Redis, sshd, the artifact server
+        accounts = [clinic["account"] for clinic in other.clinics]
+        sudoers = Path(other.info["sudoers_file"])
+        assert all(_account_exists(name) for name in accounts) and sudoers.exists()
         secrets = [other.secret(other.info["postgres"]["password_file"]), other.secret(other.clinic("kin")["db_password_file"])]
         for pid in pids:
             assert not any(secret in _cmdline(pid) for secret in secrets)
@@ -286,6 +290,16 @@ def test_second_lab_versions_and_down(tmp_path):
     assert result.returncode == 0, result.stderr
     assert pids and not [pid for pid in pids if pid_alive(pid)]
     assert pids_after == []
+    # down removes what made the clinics hosts: their accounts and their sudo rules.
+    assert not [name for name in accounts if _account_exists(name)] and not sudoers.exists()
+
+
+def _account_exists(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
 
 
 def test_sigterm_lets_the_active_job_finish(lab):
