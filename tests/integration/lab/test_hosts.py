@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.ansible import BIN, REPO, ansible_env
+from harness.ansible import BIN, REPO, ansible_env, run_playbook
 
 pytestmark = pytest.mark.lab
 CODES = ["kin", "lub", "gom"]
@@ -89,3 +89,16 @@ def test_clinic_files_and_processes_belong_to_the_clinic_account(lab):
             assert (info.st_uid, info.st_mode & 0o777) == (user.pw_uid, 0o600), clinic[key]
         pid = int((Path(clinic["run_dir"]) / "service.pid").read_text().split()[0])
         assert os.stat(f"/proc/{pid}").st_uid == user.pw_uid
+
+
+def test_a_release_copied_from_the_controller_still_deploys_over_ssh(lab):
+    """The lab serves its releases by URL; deploy_artifact_path (a tarball on the controller, which
+    the host account cannot read) is copied over SSH instead, its checksum checked on the controller."""
+    version = "1.1.0" if lab.version("kin") != "1.1.0" else "1.0.0"
+    tarball = Path(lab.info["artifacts_dir"]) / f"clinic-service-{version}.tar.gz"
+    run = run_playbook(REPO / "playbooks" / "deploy.yml", "--limit", "kin", inventory=lab.inventory, env=lab.env,
+                       extra_vars={"deploy_version": version, "deploy_artifact_path": str(tarball), "deploy_artifact_url": ""})
+    assert run.rc == 0, run.output[-4000:]
+    assert lab.version("kin") == version and lab.get("kin", "/api/version")[1]["version"] == version
+    release = Path(lab.clinic("kin")["app_root"]) / "releases" / version
+    assert os.stat(release).st_uid == pwd.getpwnam(lab.clinic("kin")["account"]).pw_uid
