@@ -172,14 +172,24 @@ class Lab:
 
     def service_env(self, clinic: dict) -> dict:
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
-        env.update(PYTHONDONTWRITEBYTECODE="1", HOME=clinic["home"], USER=clinic["account"], LOGNAME=clinic["account"])
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        if "account" in clinic:
+            env.update(HOME=clinic["home"], USER=clinic["account"], LOGNAME=clinic["account"])
         return env
+
+    def host_python(self) -> str:
+        # A lab.json of schema 1 has none: `down` still finds (and stops) its services.
+        return self.data.get("host_python") or self.data["python"]
+
+    @staticmethod
+    def account(clinic: dict):
+        return hosts.account(clinic["account"]) if "account" in clinic else None
 
     def service(self, clinic: dict) -> ManagedProcess:
         """The clinic's service, run as the clinic's account with the hosts' Python."""
-        argv = [self.data["host_python"], "-m", "clinic_service", "serve", "--config", clinic["config"]]
+        argv = [self.host_python(), "-m", "clinic_service", "serve", "--config", clinic["config"]]
         return ManagedProcess("service", Path(clinic["run_dir"]), argv, env=self.service_env(clinic), port=clinic["port"],
-                              cwd=Path(clinic["app_root"]) / "current", user=hosts.account(clinic["account"]))
+                              cwd=Path(clinic["app_root"]) / "current", user=self.account(clinic))
 
     def _service_pid(self, clinic: dict) -> int | None:
         """The pid of this clinic's service, or None; a stale pid file (pid reused) is removed."""
@@ -216,16 +226,16 @@ class Lab:
         return Path(clinic["app_root"]) / "slots" / slot
 
     def slot_process(self, clinic: dict, slot: str) -> ManagedProcess:
-        argv = [self.data["host_python"], "-m", "clinic_service", "serve", "--config", self.slot_config(clinic, slot)]
+        argv = [self.host_python(), "-m", "clinic_service", "serve", "--config", self.slot_config(clinic, slot)]
         return ManagedProcess(f"slot-{slot}", Path(clinic["run_dir"]), argv, env=self.service_env(clinic),
-                              port=clinic["slots"][slot], cwd=self.slot_link(clinic, slot), user=hosts.account(clinic["account"]))
+                              port=clinic["slots"][slot], cwd=self.slot_link(clinic, slot), user=self.account(clinic))
 
     def _slot_pid(self, clinic: dict, slot: str) -> int | None:
         return self._checked_pid(self.slot_process(clinic, slot), "clinic_service", self.slot_config(clinic, slot))
 
     def front(self, clinic: dict) -> NginxFront:
         return NginxFront(clinic["front"]["dir"], clinic["port"], clinic["code"], self.data["nginx"],
-                          upstream_file=clinic["front"]["upstream_file"])
+                          upstream_file=clinic["front"].get("upstream_file"))
 
     @staticmethod
     def _front_command(code: str, argv: list[str], what: str) -> dict:
@@ -265,7 +275,7 @@ class Lab:
     def _as_account(clinic: dict, proc: ManagedProcess) -> ManagedProcess:
         """A clinic's processes never run as root: without its account (after `down`) they do not start."""
         if proc.user is None:
-            raise LabError(f"clinic {clinic['code']}: its account {clinic['account']} does not exist: run `up`")
+            raise LabError(f"clinic {clinic['code']}: its account {clinic.get('account', '(none)')} does not exist: run `up`")
         return proc
 
     def _stop_slot(self, clinic: dict, slot: str) -> bool:
