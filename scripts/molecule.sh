@@ -39,6 +39,11 @@ clinic = {k: v for k, v in json.loads(out).items() if not k.startswith("ansible_
 sys.path.insert(0, "lab")
 from medops_lab import vault
 clinic.update({name: {"kin": values["kin"]} for name, values in vault.decrypt(os.environ["MEDOPS_LAB_STATE"]).items()})
+# The lab's release tarballs and its artifact server, where the deploy scenarios download their release.
+with open(os.path.join(os.environ["MEDOPS_LAB_STATE"], "lab.json"), encoding="utf-8") as handle:
+    lab_info = json.load(handle)
+clinic["medops_molecule_artifacts_dir"] = lab_info["artifacts_dir"]
+clinic["medops_molecule_artifacts_url"] = lab_info["artifacts"]["url"]
 # A free loopback port for the clinic service the deploy scenarios run inside their container.
 with socket.socket() as probe:
     probe.bind(("127.0.0.1", 0))

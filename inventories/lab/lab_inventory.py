@@ -76,9 +76,9 @@ def host_vars(lab, clinic):
         "clinic_flags_file": clinic["flags_file"],
         "clinic_restart_command": sudo(lab, "restart", clinic["code"]),
         "clinic_migrate_command": [lab["host_python"], "-m", "clinic_service", "migrate", "--config", clinic["config"]],
-        # Lab extras: where release tarballs are built and served.
-        "clinic_artifacts_dir": lab["artifacts_dir"],
-        "clinic_artifacts_url": lab["artifacts"]["url"],
+        # The lab serves its release tarballs (and their .sha256) over HTTP, as an artifact store
+        # would: each host downloads its release, checksum checked. Templated when the deploy runs.
+        "deploy_artifact_url": lab["artifacts"]["url"] + "/clinic-service-{{ deploy_version }}.tar.gz",
     }
     if "slots" in clinic:
         hostvars.update(blue_green_vars(lab, clinic))

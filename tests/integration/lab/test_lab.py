@@ -239,7 +239,7 @@ def _deploy(lab: LabHandle, hostvars: dict, version: str) -> subprocess.Complete
     from medops_lab.artifacts import unpack
 
     release = Path(hostvars["clinic_app_root"]) / "releases" / version
-    unpack(Path(hostvars["clinic_artifacts_dir"]) / f"clinic-service-{version}.tar.gz", release)
+    unpack(Path(lab.info["artifacts_dir"]) / f"clinic-service-{version}.tar.gz", release)
     migrate = subprocess.run(hostvars["clinic_migrate_command"], cwd=release, capture_output=True, text=True, check=False)
     if migrate.returncode == 0:
         link = Path(hostvars["clinic_app_root"]) / "current"
