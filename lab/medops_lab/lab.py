@@ -591,13 +591,16 @@ class Lab:
         return done
 
     @staticmethod
-    def _launch_server(proc: ManagedProcess, what: str) -> None:
+    def _launch_server(proc: ManagedProcess, what: str) -> int:
+        """Start ``proc`` and wait for its port, which must be free: the lab never takes over (or
+        later signals) a process it did not start."""
         if port_open(proc.port):
-            raise LabError(f"port {proc.port} recorded for the lab's {what} is taken by another process")
+            raise LabError(f"{what}: port {proc.port} is taken by a process the lab did not start")
         try:
             proc.start(SERVICE_START_TIMEOUT)
         except ServerError as exc:
             raise LabError(f"{what} did not start: {exc}") from None
+        return proc.pid()
 
     def _down_hosts(self) -> list[str]:
         """Stop sshd and the artifact server, end what still runs as a clinic account (SSH sessions),
@@ -796,17 +799,8 @@ class Lab:
             raise LabError(f"clinic {clinic['code']}: no current release to start (run `up`)")
         return self._launch(clinic, self._as_account(clinic, self.service(clinic)), "service")
 
-    @staticmethod
-    def _launch(clinic: dict, proc: ManagedProcess, what: str) -> int:
-        """Start ``proc`` and wait for its port, which must be free: the lab never takes over (or
-        later signals) a process it did not start."""
-        if port_open(proc.port):
-            raise LabError(f"clinic {clinic['code']}: port {proc.port} ({what}) is taken by a process the lab did not start")
-        try:
-            proc.start(SERVICE_START_TIMEOUT)
-        except ServerError as exc:
-            raise LabError(f"clinic {clinic['code']}: {what} did not start: {exc}") from None
-        return proc.pid()
+    def _launch(self, clinic: dict, proc: ManagedProcess, what: str) -> int:
+        return self._launch_server(proc, f"clinic {clinic['code']}: {what}")
 
     def _stop_service(self, clinic: dict) -> bool:
         pid = self._service_pid(clinic)
