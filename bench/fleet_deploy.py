@@ -36,6 +36,7 @@ sys.path[:0] = [str(REPO / "lab"), str(REPO / "tests")]
 from harness.ansible import run_playbook  # noqa: E402
 from medops_lab.testing import LabHandle  # noqa: E402
 
+
 def children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
