@@ -16,11 +16,11 @@ __metaclass__ = type
 import os
 import re
 
+from ansible_collections.medops.runbook.plugins.module_utils.env_file import EnvLine, split_eol
 from ansible_collections.medops.runbook.plugins.module_utils.fileutils import atomic_write
 from ansible_collections.medops.runbook.plugins.module_utils.flag_common import (
     FlagError, clears_rollout, flag_state, parse_bool, parse_rollout)
 
-LINE_RE = re.compile(r"^(?P<lead>[ \t]*(?:export[ \t]+)?)(?P<key>[A-Za-z_][A-Za-z0-9_.]*)(?P<eq>[ \t]*=[ \t]*)(?P<rest>.*)$")
 KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 WORD_PAIRS = (("true", "false"), ("1", "0"), ("yes", "no"), ("on", "off"), ("enabled", "disabled"))
 
@@ -36,31 +36,6 @@ def env_key(name, prefix):
     return key
 
 
-def split_eol(line):
-    for eol in ("\r\n", "\n", "\r"):
-        if line.endswith(eol):
-            return line[:-len(eol)], eol
-    return line, ""
-
-
-def split_value(rest):
-    """(quote, value, tail) of what follows ``=``: tail keeps the spacing and ``# comment``."""
-    if rest[:1] in ("'", '"'):
-        quote = rest[0]
-        index = 1
-        while index < len(rest):
-            if rest[index] == "\\" and quote == '"':
-                index += 2
-                continue
-            if rest[index] == quote:
-                return quote, rest[1:index], rest[index + 1:]
-            index += 1
-        return quote, rest[1:], ""  # unterminated: the whole rest is the value; we close it on write
-    match = re.search(r"[ \t]+#|[ \t]+$", rest)
-    cut = match.start() if match else len(rest)
-    return "", rest[:cut], rest[cut:]
-
-
 def bool_word(enabled, old_value):
     """The word for ``enabled`` in the vocabulary (and letter case) of the value it replaces."""
     old = (old_value or "").strip()
@@ -73,25 +48,6 @@ def bool_word(enabled, old_value):
                 return word.capitalize()
             return word
     return "true" if enabled else "false"
-
-
-class EnvLine(object):
-    """One physical line; ``key`` is None for comments, blank lines and anything else."""
-
-    def __init__(self, text):
-        self.body, self.eol = split_eol(text)
-        match = LINE_RE.match(self.body)
-        self.key = match.group("key") if match else None
-        if match:
-            self.lead, self.eq = match.group("lead"), match.group("eq")
-            self.quote, self.value, self.tail = split_value(match.group("rest"))
-
-    def with_value(self, value):
-        self.body = "%s%s%s%s%s%s%s" % (self.lead, self.key, self.eq, self.quote, value, self.quote, self.tail)
-        self.value = value
-
-    def text(self):
-        return self.body + self.eol
 
 
 class EnvFileFlags(object):

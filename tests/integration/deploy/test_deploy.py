@@ -393,3 +393,30 @@ def test_rollback_with_the_database_keeps_the_one_it_replaces(lab):
     finally:
         drop_kept_databases(lab, "lub")
     assert deploy(lab, "1.1.0", "--limit", "lub").rc == 0
+
+
+def test_a_short_secret_in_the_hosts_env_file_stops_the_deploy_in_preflight(lab):
+    """Seed 004: JWT secrets of 32 characters or more. The clinic's env file on its host (owned by the
+    clinic's account, read over SSH) holds a 20-character JWT_SECRET: the deploy stops before the lock,
+    naming the key and never its value."""
+    ensure_live(lab, "1.1.0")
+    clinic = lab.clinic("kin")
+    env_file = Path(clinic["app_root"]) / "shared" / "app.env"
+    secret = "jwt-secret-20-chars!"
+    env_file.write_text(f"NODE_ENV=production\nJWT_SECRET={secret}\nAPI_BASE_URL={clinic['base_url']}\n")
+    owner = Path(clinic["app_root"]).stat()
+    os.chown(env_file, owner.st_uid, owner.st_gid)
+    env_file.chmod(0o600)
+    checks = ["-e", f"deploy_env_file={env_file}", "-e", '{"deploy_env_required": ["NODE_ENV"], '
+              '"deploy_env_secrets": ["JWT_SECRET"], "deploy_env_urls": ["API_BASE_URL"]}']
+    try:
+        run = deploy(lab, "1.0.0", "--limit", "kin", *checks)
+        assert run.rc != 0
+        assert "JWT_SECRET is 20 characters long, shorter than 32" in run.flat, run.output[-3000:]
+        assert secret not in run.output
+        assert lab.version("kin") == "1.1.0" and not (Path(clinic["app_root"]) / "deploy.lock").exists()
+        env_file.write_text(f"NODE_ENV=production\nJWT_SECRET={'s' * 40}\nAPI_BASE_URL={clinic['base_url']}\n")
+        run = deploy(lab, "1.1.0", "--limit", "kin", *checks, "--check")
+        assert run.rc == 0, run.output[-3000:]
+    finally:
+        env_file.unlink()

@@ -3,8 +3,8 @@
 import pytest
 
 from ansible_collections.medops.runbook.plugins.module_utils.flag_common import FlagError, desired_state
-from ansible_collections.medops.runbook.plugins.module_utils.flag_envfile import (
-    EnvFileFlags, bool_word, env_key, split_value)
+from ansible_collections.medops.runbook.plugins.module_utils.env_file import split_value
+from ansible_collections.medops.runbook.plugins.module_utils.flag_envfile import EnvFileFlags, bool_word, env_key
 
 
 @pytest.mark.parametrize("rest,parts", [
