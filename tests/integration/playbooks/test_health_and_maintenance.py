@@ -8,7 +8,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from harness.ansible import REPO, run_playbook
+from harness.ansible import REPO, run_module, run_playbook
 
 pytestmark = pytest.mark.lab
 
@@ -37,6 +37,25 @@ def test_health_check_tells_degraded_from_down(lab, tmp_path):
     assert "down: gom" in run.flat and "degraded: kin, lub" in run.flat
     for code in ("kin", "lub", "gom"):
         lab.wait_for(code, "/health/ready", 200)
+
+
+def test_health_check_reports_a_paused_queue_as_degraded(lab, tmp_path):
+    """A queue left paused (a deploy that could not resume it) looks healthy from the service's
+    endpoints; the health check reads the queue and says so."""
+    queue_args = {"backend": "bullmq", "queues": ["clinic-lub"], "prefix": "bull", **{
+        f"redis_{k}": v for k, v in lab.redis_connection().items()}}
+    paused = run_module("queue_pause", {**queue_args, "state": "paused"})
+    assert paused.get("failed") is not True, paused
+    try:
+        run = run_playbook(REPO / "playbooks" / "health_check.yml", inventory=lab.inventory, env={**lab.env, "PWD": str(tmp_path)},
+                           extra_vars={"health_check_backup_max_age_hours": 100000})
+    finally:
+        resumed = run_module("queue_pause", {**queue_args, "state": "resumed"})
+    assert resumed.get("failed") is not True and resumed["queues"]["clinic-lub"]["paused"] is False
+    assert run.rc == 0, run.output[-3000:]  # degraded is reported, not failed (health_check_fail_on_degraded)
+    rows = _report_rows(tmp_path)
+    assert rows["lub"][1] == "degraded" and "queue clinic-lub: paused" in rows["lub"][7], rows
+    assert "queue" not in rows["kin"][7], rows  # kin has no backup in a fresh lab: degraded for that alone
 
 
 @pytest.fixture()

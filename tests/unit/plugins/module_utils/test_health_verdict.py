@@ -1,0 +1,65 @@
+"""The health check's verdict: healthy, degraded or down from registered probe results."""
+
+import pytest
+
+from ansible_collections.medops.runbook.plugins.module_utils.health_verdict import verdict
+
+NOW = 1_800_000_000.0
+HEALTHY_SERVICE = {"healthy": True, "endpoints": [{"status": 200}], "degraded": []}
+QUEUE = {"exists": True, "paused_before": False, "counts": {"waiting": 3, "failed": 1, "active": 0}}
+
+
+def results(**changes):
+    base = {"service": HEALTHY_SERVICE, "database": {"server_version": "15.8"}, "redis": {"server_version": "7.0"},
+            "queues": {"queues": {"clinic-kin": dict(QUEUE)}}, "tls": {"skipped": True},
+            "backups": [{"path": "/b/old.manifest.json", "mtime": NOW - 50 * 3600},
+                        {"path": "/b/new.manifest.json", "mtime": NOW - 3600}]}
+    base.update(changes)
+    return base
+
+
+def test_everything_well_is_healthy():
+    report = verdict(results(), "kin", NOW)
+    assert report["status"] == "healthy" and report["problems"] == []
+    assert report["newest_backup"] == "new.manifest.json" and report["backup_age_hours"] == 1.0
+    assert report["queues"]["clinic-kin"]["counts"]["waiting"] == 3
+
+
+@pytest.mark.parametrize("queue, problem", [
+    ({"paused_before": True}, "queue clinic-kin: paused (jobs wait until it is resumed)"),
+    ({"counts": {"waiting": 1001, "failed": 0}}, "queue clinic-kin: 1001 jobs waiting (more than 1000)"),
+    ({"counts": {"waiting": 0, "failed": 101}}, "queue clinic-kin: 101 failed jobs (more than 100)"),
+])
+def test_a_paused_or_piling_queue_is_degraded(queue, problem):
+    report = verdict(results(queues={"queues": {"clinic-kin": dict(QUEUE, **queue)}}), "kin", NOW)
+    assert report["status"] == "degraded" and report["problems"] == [problem]
+
+
+def test_queue_limits_are_the_callers():
+    crowded = results(queues={"queues": {"clinic-kin": dict(QUEUE, counts={"waiting": 50, "failed": 0})}})
+    assert verdict(crowded, "kin", NOW, queue_max_waiting=10)["problems"] == ["queue clinic-kin: 50 jobs waiting (more than 10)"]
+    assert verdict(crowded, "kin", NOW)["status"] == "healthy"
+
+
+def test_probes_switched_off_count_as_fine():
+    report = verdict(results(database={"skipped": True}, redis={"skipped": True}, queues={"skipped": True}), "kin", NOW)
+    assert report["status"] == "healthy" and report["database"] == "ok" and report["queues"] == {}
+
+
+def test_old_or_missing_backups_and_expiring_certificates_degrade():
+    old = verdict(results(backups=[{"path": "/b/x.manifest.json", "mtime": NOW - 30 * 3600}]), "kin", NOW)
+    assert old["problems"] == ["backup: newest is 30.0 h old"]
+    none = verdict(results(backups=[], tls={"expiring": ["kin.example.org:443 (3 days)"]}), "kin", NOW)
+    assert none["problems"] == ["backup: none found", "tls: kin.example.org:443 (3 days)"]
+    assert none["status"] == "degraded" and none["backup_age_hours"] is None
+
+
+def test_down_needs_the_service_unable_to_serve():
+    failing = {"healthy": False, "msg": "x" * 300, "endpoints": [{"status": 503}]}
+    db_gone = verdict(results(service=failing, database={"msg": "connection refused"}), "kin", NOW)
+    assert db_gone["status"] == "down" and db_gone["database"] == "fail"
+    assert db_gone["problems"][0] == "service: " + "x" * 157 + "..."
+    nothing = verdict(results(service={"healthy": False, "endpoints": [{"status": None}]}), "kin", NOW)
+    assert nothing["status"] == "down"
+    answering = verdict(results(service={"healthy": False, "msg": "degraded", "endpoints": [{"status": 200}]}), "kin", NOW)
+    assert answering["status"] == "degraded"
