@@ -10,7 +10,9 @@ __metaclass__ = type
 class ModuleDocFragment(object):
     # What check and diff mode mean for this collection's modules; each module states its support:
     #   extends_documentation_fragment: [medops.runbook.attributes]
-    #   attributes: {check_mode: {support: full}, diff_mode: {support: none}}
+    #   attributes: {check_mode: {support: full}, diff_mode: {support: partial, details: ...}}
+    # or, for the common case, takes it from the fragment below as well:
+    #   extends_documentation_fragment: [medops.runbook.attributes, medops.runbook.attributes.check_full]
     DOCUMENTATION = r"""
 options: {}
 attributes:
@@ -18,4 +20,14 @@ attributes:
     description: Can run in check mode and return changed status prediction without modifying target.
   diff_mode:
     description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
+"""
+
+    # Full check mode, no diff: most of the collection's modules.
+    CHECK_FULL = r"""
+options: {}
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
 """

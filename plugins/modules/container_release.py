@@ -150,11 +150,7 @@ options:
 extends_documentation_fragment:
   - medops.runbook.docker
   - medops.runbook.attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
+  - medops.runbook.attributes.check_full
 notes:
   - Images are never built here. On a host that cannot reach a registry, load or build them beforehand and use O(pull=never)
     or O(pull=missing).

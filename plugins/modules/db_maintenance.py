@@ -117,12 +117,8 @@ options:
     default: 500
 extends_documentation_fragment:
   - medops.runbook.attributes
+  - medops.runbook.attributes.check_full
   - medops.runbook.redis
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
 """
 
 EXAMPLES = r"""

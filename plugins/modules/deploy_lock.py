@@ -53,11 +53,7 @@ options:
     default: false
 extends_documentation_fragment:
   - medops.runbook.attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
+  - medops.runbook.attributes.check_full
 notes:
   - Creating the lock uses C(O_CREAT|O_EXCL), so two runs racing for a free lock cannot both win.
 """

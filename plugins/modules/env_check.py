@@ -55,11 +55,7 @@ options:
     default: true
 extends_documentation_fragment:
   - medops.runbook.attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
+  - medops.runbook.attributes.check_full
 """
 
 EXAMPLES = r"""

@@ -142,12 +142,8 @@ options:
     default: false
 extends_documentation_fragment:
   - medops.runbook.attributes
+  - medops.runbook.attributes.check_full
   - medops.runbook.http_client
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
 """
 
 EXAMPLES = r"""

@@ -45,6 +45,7 @@ author:
   - medops.runbook contributors (@medops-runbook)
 extends_documentation_fragment:
   - medops.runbook.attributes
+  - medops.runbook.attributes.check_full
   - medops.runbook.redis
 requirements:
   - redis (Python library) 4.1 or later, for O(backend=bullmq)
@@ -144,11 +145,6 @@ options:
   ca_path:
     description: With O(backend=http), PEM file of the CA that signed the service's certificate.
     type: path
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
 notes:
   - Pausing is global, like BullMQ's C(Queue.pause); a worker's own local pause is not touched.
   - Counts follow BullMQ's C(getJobCounts); C(waiting) counts the C(wait) list, C(paused) the C(paused) list
