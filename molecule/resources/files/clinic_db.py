@@ -20,10 +20,12 @@ TABLE = "molecule_audit_log"
 def main(path, action):
     with open(path, encoding="utf-8") as handle:
         c = json.load(handle)
+    # The clinic's secrets are under the vault names, as every inventory reads them.
+    code = c["clinic_code"]
     conn = psycopg2.connect(host=c["clinic_db_host"], port=c["clinic_db_port"], dbname=c["clinic_db_name"],
-                            user=c["clinic_db_user"], password=c["clinic_db_password"])
+                            user=c["clinic_db_user"], password=c["vault_clinic_db_passwords"][code])
     rds = redis.Redis(host=c["clinic_redis_host"], port=c["clinic_redis_port"], db=c["clinic_redis_db"],
-                      password=c["clinic_redis_password"])
+                      password=c["vault_clinic_redis_passwords"][code])
     with conn, conn.cursor() as cur:
         if action == "scratch":
             cur.execute("SELECT datname FROM pg_database WHERE datname LIKE 'db\\_backup\\_verify\\_%' ORDER BY 1")
