@@ -53,7 +53,8 @@ def survey_defaults(template: dict) -> dict:
 
 
 def missing_modules(playbook: Path) -> list[str]:
-    """medops.runbook modules the playbook (and the roles it uses) calls that the collection lacks."""
+    """medops.runbook modules the playbook (and the roles it uses) calls that the collection lacks
+    (its roles and filters are not modules)."""
     roles = {p.name for p in (REPO / "roles").iterdir() if p.is_dir()}
     texts = [playbook.read_text(encoding="utf-8")]
     used_roles = set(re.findall(r"medops\.runbook\.(\w+)", texts[0])) & roles
@@ -65,7 +66,11 @@ def missing_modules(playbook: Path) -> list[str]:
             text = path.read_text(encoding="utf-8")
             texts.append(text)
             used_roles |= set(re.findall(r"medops\.runbook\.(\w+)", text)) & roles
-    names = set(re.findall(r"medops\.runbook\.(\w+)", "\n".join(texts))) - roles
+    # The collection's filters (medops.runbook.health_verdict...) are named the same way; each filter
+    # file maps its names in FilterModule.filters().
+    filters = {name for path in (REPO / "plugins" / "filter").glob("*.py")
+               for name in re.findall(r'"(\w+)":\s*\w+', path.read_text(encoding="utf-8"))}
+    names = set(re.findall(r"medops\.runbook\.(\w+)", "\n".join(texts))) - roles - filters
     return sorted(n for n in names if not (REPO / "plugins" / "modules" / f"{n}.py").exists())
 
 
