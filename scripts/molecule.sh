@@ -24,7 +24,7 @@ chmod 755 "$state"   # PostgreSQL runs as the postgres account
 lab() { PYTHONPATH="$repo/lab" "$venv/bin/python" -m medops_lab --state "$state" "$@"; }
 trap 'lab down --purge >/dev/null 2>&1 || true' EXIT
 lab artifacts >/dev/null
-lab up --clinics 1 >/dev/null
+lab up --clinics 1 --layout release >/dev/null
 
 # The lab clinic's variables for the scenarios (connection settings stay the container's own).
 export MEDOPS_LAB_STATE=$state

@@ -82,22 +82,51 @@ def host_vars(lab, clinic):
     }
     if "slots" in clinic:
         hostvars.update(blue_green_vars(lab, clinic))
+    if clinic.get("strategy") == "container":
+        hostvars.update(container_vars(lab, clinic))
     return hostvars
 
 
-def blue_green_vars(lab, clinic):
-    """A clinic of a lab started with `up --blue-green`: two slots behind its own nginx front
-    (clinic_base_url and the health URLs above are the front's)."""
+def front_vars(lab, clinic):
+    """The clinic's own nginx front (clinic_base_url and the health URLs above are its address)."""
     code = clinic["code"]
     return {
+        "clinic_front_upstream_file": clinic["front"]["upstream_file"],
+        "clinic_front_check_command": sudo(lab, "front-check", code),
+        "clinic_front_reload_command": sudo(lab, "front-reload", code),
+    }
+
+
+def blue_green_vars(lab, clinic):
+    """A blue_green clinic (gom in the production layout): two slots behind its own nginx front."""
+    code = clinic["code"]
+    return {
+        **front_vars(lab, clinic),
         "deploy_strategy": "blue_green",
         "clinic_slot_ports": clinic["slots"],
         # The deploy role sets deploy_slot to the slot it works on before it runs these.
         "clinic_slot_restart_command": sudo(lab, "slot-restart", code, "{{ deploy_slot }}"),
         "clinic_slot_stop_command": sudo(lab, "slot-stop", code, "{{ deploy_slot }}"),
-        "clinic_front_upstream_file": clinic["front"]["upstream_file"],
-        "clinic_front_check_command": sudo(lab, "front-check", code),
-        "clinic_front_reload_command": sudo(lab, "front-reload", code),
+    }
+
+
+def container_vars(lab, clinic):
+    """A container clinic (lub in the production layout): its versions as containers on the lab's
+    podman Docker API (its socket open to this clinic's account only), behind its own nginx front."""
+    container = clinic.get("container", {})
+    return {
+        **front_vars(lab, clinic),
+        "deploy_strategy": "container",
+        "clinic_container_image": container.get("image", ""),
+        "clinic_container_ports": clinic["container_ports"],
+        "deploy_container_docker_host": "unix://" + lab["podman"]["socket"],
+        # The lab builds its images locally: there is no registry to log in to.
+        "deploy_container_registry_username": "",
+        "deploy_container_registry_password": "",
+        "deploy_container_volumes": container.get("volumes", []),
+        "deploy_container_env": container.get("env", {}),
+        # The migrations run in a one-off container of the new image, as root (production: sudo podman run).
+        "clinic_migrate_command": sudo(lab, "container-migrate", clinic["code"], "{{ deploy_version }}"),
     }
 
 

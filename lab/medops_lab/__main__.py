@@ -1,8 +1,9 @@
 """Lab control: ``python -m medops_lab [--state DIR] <command>``.
 
-Commands: artifacts, up [--clinics N] [--blue-green], down [--purge], status [--json], restart CLINIC,
-stop-service CLINIC, start-service CLINIC, slot-restart CLINIC SLOT, slot-stop CLINIC SLOT,
-front-check CLINIC, front-reload CLINIC, stop-db, start-db, stop-redis, start-redis, pids.
+Commands: artifacts, up [--clinics N] [--layout production|release|blue_green], down [--purge],
+status [--json], restart CLINIC, stop-service CLINIC, start-service CLINIC, slot-restart CLINIC SLOT,
+slot-stop CLINIC SLOT, front-check CLINIC, front-reload CLINIC, container-migrate CLINIC VERSION,
+stop-db, start-db, stop-redis, start-redis, pids.
 The state directory is --state, else $MEDOPS_LAB_STATE, else lab/state/ in the checkout.
 """
 
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from . import artifacts
 from .hosts import HostError
-from .lab import Lab, LabError, state_dir
+from .lab import LAYOUTS, Lab, LabError, state_dir
 from .servers import ServerError
 
 CLINIC_COMMANDS = {"restart": "restart", "stop-service": "stop_service", "start-service": "start_service",
@@ -35,8 +36,11 @@ def _parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", parents=[state_opt], help="start (or keep) PostgreSQL, Redis and every clinic service")
     up.add_argument("--clinics", type=int, default=3, help="number of clinics (default 3: kin, lub, gom)")
     up.add_argument("--environment", default="production", help="environment the services report (default production)")
-    up.add_argument("--blue-green", action="store_true",
-                    help="two slots per clinic behind an nginx front (chosen when the lab is created)")
+    up.add_argument("--layout", choices=LAYOUTS, default=None,
+                    help="the clinics' deploy strategies, chosen when the lab is created: production (default; kin "
+                         "release, lub container, gom blue_green, as inventories/production), release or blue_green for all")
+    up.add_argument("--blue-green", dest="layout", action="store_const", const="blue_green",
+                    help="the same as --layout blue_green")
     down = sub.add_parser("down", parents=[state_opt], help="stop every process the lab started")
     down.add_argument("--purge", action="store_true", help="also delete the state directory")
     status = sub.add_parser("status", parents=[state_opt], help="per clinic: pid, port, version, health")
@@ -49,6 +53,10 @@ def _parser() -> argparse.ArgumentParser:
         cmd = sub.add_parser(name, parents=[state_opt], help=f"{name.replace('slot-', '')} one slot of a blue/green clinic")
         cmd.add_argument("clinic")
         cmd.add_argument("slot")
+    migrate = sub.add_parser("container-migrate", parents=[state_opt],
+                             help="run a release's migrations in a one-off container (the container clinic)")
+    migrate.add_argument("clinic")
+    migrate.add_argument("version")
     for name in SIMPLE_COMMANDS:
         sub.add_parser(name, parents=[state_opt], help=name.replace("-", " ").replace("db", "the lab PostgreSQL"))
     return parser
@@ -78,7 +86,7 @@ def run(args) -> int:
         return 0
     started = time.monotonic()
     if args.command == "up":
-        result = lab.up(args.clinics, args.environment, args.blue_green)
+        result = lab.up(args.clinics, args.environment, args.layout)
         result["elapsed"] = round(time.monotonic() - started, 2)
         print(json.dumps(result, indent=2))
     elif args.command == "down":
@@ -93,6 +101,8 @@ def run(args) -> int:
         print(json.dumps(lab.pids()))
     elif args.command in CLINIC_COMMANDS:
         print(json.dumps(getattr(lab, CLINIC_COMMANDS[args.command])(args.clinic)))
+    elif args.command == "container-migrate":
+        print(json.dumps(lab.container_migrate(args.clinic, args.version)))
     elif args.command in SLOT_COMMANDS:
         print(json.dumps(getattr(lab, SLOT_COMMANDS[args.command])(args.clinic, args.slot)))
     else:

@@ -1,8 +1,12 @@
-"""The multi-clinic lab: one PostgreSQL, one Redis and one clinic service per clinic, all on loopback.
+"""The multi-clinic lab: one PostgreSQL, one Redis and the clinics' services, all on loopback.
 
-A lab started with ``up --blue-green`` gives each clinic two slots instead (two services on two
-ports, each running the release its ``slots/<slot>`` link points at) behind an nginx front of its
-own (front.py): what the deploy role's blue_green strategy works on.
+Each clinic runs one of the deploy role's three strategies, chosen by the lab's layout when it is
+created (``up --layout``): ``production`` (the default) as inventories/production assigns them,
+kin ``release``, lub ``container``, gom ``blue_green`` (further clinics ``release``); ``release``
+or ``blue_green`` for every clinic. A release clinic runs one service from ``current``; a
+blue_green clinic two slots (two services on two ports, each running the release its
+``slots/<slot>`` link points at) behind an nginx front of its own (front.py); a container clinic
+its versions as containers on the lab's podman Docker API (containers.py), behind its own front.
 
 Each clinic is a host of its own (hosts.py): a system account per clinic that owns the clinic's
 files, secrets and processes, reached by Ansible through an sshd of the lab's own on loopback,
@@ -29,7 +33,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from . import artifacts, hosts, vault
+from . import artifacts, containers, hosts, vault
 from .front import FrontError, NginxFront, nginx_binary
 from .servers import LOOPBACK, ManagedProcess, PostgresServer, RedisServer, ServerError, closed_parent, free_port, server_user
 
@@ -49,6 +53,9 @@ PROVISIONER = "medops_provisioner"
 COLLECTIONS = LAB_DIR.parent / ".collections"
 SCHEMA = 2  # 2: clinics are hosts (accounts, sshd); a lab.json of schema 1 is refused
 SLOT_COMMANDS = ("slot-restart", "slot-stop")
+LAYOUTS = ("production", "release", "blue_green")
+# The production layout: inventories/production's strategy per clinic; clinics beyond these run `release`.
+PRODUCTION_STRATEGIES = {"kin": "release", "lub": "container", "gom": "blue_green"}
 
 
 class LabError(RuntimeError):
@@ -210,11 +217,27 @@ class Lab:
     def blue_green(clinic: dict) -> bool:
         return "slots" in clinic
 
+    @staticmethod
+    def container(clinic: dict) -> bool:
+        return clinic.get("strategy") == "container"
+
+    @staticmethod
+    def strategy(clinic: dict) -> str:
+        return clinic.get("strategy") or ("blue_green" if "slots" in clinic else "release")
+
     def _require_blue_green(self, code: str) -> dict:
         self.require()
         clinic = self.clinic(code)
         if not self.blue_green(clinic):
-            raise LabError(f"clinic {code} has no slots: slots exist in a lab started with `up --blue-green`")
+            raise LabError(f"clinic {code} has no slots: slots exist for blue_green clinics (`up --layout production` "
+                           "gives gom two, `up --layout blue_green` every clinic)")
+        return clinic
+
+    def _require_front(self, code: str) -> dict:
+        self.require()
+        clinic = self.clinic(code)
+        if "front" not in clinic:
+            raise LabError(f"clinic {code} has no nginx front: blue_green and container clinics have one")
         return clinic
 
     @staticmethod
@@ -246,10 +269,10 @@ class Lab:
 
     def front_check(self, code: str) -> dict:
         """``nginx -t`` on the clinic's front: what the deploy account runs through sudo."""
-        return self._front_command(code, self.front(self._require_blue_green(code)).check_command(), "check")
+        return self._front_command(code, self.front(self._require_front(code)).check_command(), "check")
 
     def front_reload(self, code: str) -> dict:
-        return self._front_command(code, self.front(self._require_blue_green(code)).reload_command(), "reload")
+        return self._front_command(code, self.front(self._require_front(code)).reload_command(), "reload")
 
     def _front_pid(self, clinic: dict) -> int | None:
         return self._checked_pid(self.front(clinic).process(clinic["run_dir"]), "nginx", str(self.front(clinic).conf))
@@ -319,22 +342,20 @@ class Lab:
         return None
 
     # -- up ---------------------------------------------------------------------------------
-    def _plan(self, count: int, environment: str, blue_green: bool = False) -> None:
+    def _plan(self, count: int, environment: str, layout: str | None = None) -> None:
         """Create or extend lab.json: ports are chosen once, then kept."""
         python = sys.executable
         data = self.data
         if data.get("clinics") and data.get("schema", 1) < SCHEMA:
             raise LabError(f"the lab in {self.state} was made by an older medops_lab (clinics were not hosts): "
                            "run `down --purge` on it, then `up`")
-        if blue_green and data.get("clinics") and data.get("layout", "release") != "blue_green":
-            raise LabError(f"the lab in {self.state} runs one service per clinic; start a blue/green lab in another "
-                           "state directory (--state)")
-        data.setdefault("layout", "blue_green" if blue_green else "release")
-        if data["layout"] == "blue_green":
-            try:
-                data["nginx"] = nginx_binary()
-            except FrontError as exc:
-                raise LabError(str(exc)) from None
+        if layout not in (None, *LAYOUTS):
+            raise LabError(f"unknown layout {layout!r}: choose one of {', '.join(LAYOUTS)}")
+        recorded = data.get("layout", "release") if data.get("clinics") else None
+        if layout and recorded and layout != recorded:
+            raise LabError(f"the lab in {self.state} has the {recorded} layout (chosen when it was created); start a "
+                           f"{layout} lab in another state directory (--state)")
+        data["layout"] = recorded or layout or "production"
         data.setdefault("schema", SCHEMA)
         data["state_dir"] = str(self.state)
         data["python"] = python
@@ -354,6 +375,7 @@ class Lab:
         taken |= {data["postgres"]["port"], data["redis"]["port"]}
         clinics = data.setdefault("clinics", [])
         taken |= {c["port"] for c in clinics} | {p for c in clinics for p in c.get("slots", {}).values()}
+        taken |= {p for c in clinics for p in c.get("container_ports", [])}
         taken |= {data[key]["port"] for key in ("ssh", "artifacts") if key in data}
 
         def new_port() -> int:
@@ -388,17 +410,35 @@ class Lab:
                 "api_token_file": str(root / "shared" / "secrets" / "api.token"),
                 "run_dir": str(self.state / "run" / code),
             })
-            if data["layout"] == "blue_green":
-                # port and base_url are the front's; each slot serves on a port of its own.
-                clinic = clinics[-1]
+            clinic = clinics[-1]
+            clinic["strategy"] = self._strategy_for(data["layout"], code)
+            # A blue_green clinic's slots and a container clinic's two ports sit behind a front of the
+            # clinic's own: port and base_url are the front's.
+            if clinic["strategy"] == "blue_green":
                 clinic["slots"] = {slot: new_port() for slot in SLOTS}
+            elif clinic["strategy"] == "container":
+                clinic["container_ports"] = [new_port(), new_port()]
+            if clinic["strategy"] != "release":
                 # nginx's own files stay root's; the upstream file is the deploy account's to rewrite.
                 clinic["front"] = {"dir": str(self.state / "front" / code), "upstream_file": str(home / "front" / "upstream.conf")}
+        if any("front" in clinic for clinic in clinics):
+            try:
+                data["nginx"] = nginx_binary()
+            except FrontError as exc:
+                raise LabError(str(exc)) from None
         for clinic in clinics:
-            if "slots" in clinic:
+            if "front" in clinic:
                 front = self.front(clinic)
                 clinic["front"].update(check_command=front.check_command(), reload_command=front.reload_command())
+        if any(map(self.container, clinics)):
+            data.setdefault("podman", containers.Podman.plan(self.home))
         self._plan_db_roles(data)
+
+    @staticmethod
+    def _strategy_for(layout: str, code: str) -> str:
+        if layout == "production":
+            return PRODUCTION_STRATEGIES.get(code, "release")
+        return layout
 
     def _plan_db_roles(self, data: dict) -> None:
         """Names and 0600 password files of the database logins beside each clinic's own: the
@@ -493,7 +533,7 @@ class Lab:
         for path in (home, Path(clinic["app_root"]), Path(clinic["backup_dir"])):
             os.chmod(path, 0o750)
 
-    def up(self, count: int = 3, environment: str = "production", blue_green: bool = False) -> dict:
+    def up(self, count: int = 3, environment: str = "production", layout: str | None = None) -> dict:
         try:
             hosts.require_root("the lab")
             hosts.require_tools()
@@ -503,13 +543,14 @@ class Lab:
         self._prepare_state()
         if not self.clinics():
             self._clear_stale_home()
-        self._plan(max(count, len(self.clinics()), 1), environment, blue_green)
+        self._plan(max(count, len(self.clinics()), 1), environment, layout)
         self._prepare_home()
         self._save()
         self._ensure_accounts()
         self._open_postgres_home()
         self._create_secrets()
         built = artifacts.build(Path(self.data["artifacts_dir"]))
+        images = self._up_podman()
         pg = self.postgres()
         pg_was_running = pg.pid() is not None
         if not pg_was_running and port_open(pg.port):
@@ -525,6 +566,8 @@ class Lab:
         report = {"postgres": "running" if pg_was_running else "started",
                   "redis": "running" if redis_was_running else "started",
                   "artifacts_built": [b["version"] for b in built if b["changed"]], "clinics": {}}
+        if images is not None:
+            report["images_built"] = images
         for clinic in self.clinics():
             report["clinics"][clinic["code"]] = self._up_clinic(pg, clinic)
         report["vault"] = "written" if self._write_vault() else "unchanged"
@@ -538,6 +581,134 @@ class Lab:
         provisioner = self.data["postgres"]["provisioner_password_file"]
         clinics = [{**clinic, "db_provisioner_password_file": provisioner} for clinic in self.clinics()]
         return vault.write(self.state, vault.plain_values(clinics, lambda path: self.read_secret(self.secret(path))))
+
+    # -- the container clinic's podman ---------------------------------------------------------
+    def podman(self) -> containers.Podman:
+        return containers.Podman(self.data["podman"], self.state / "run")
+
+    def _podman_account(self) -> dict:
+        """The container clinic whose account the podman socket is open to: one per lab, as the
+        socket gives whoever holds it every container of the host."""
+        found = [clinic for clinic in self.clinics() if self.container(clinic)]
+        if len(found) != 1:
+            raise LabError(f"a lab has one container clinic (its account alone reaches podman's socket), not {len(found)}")
+        return found[0]
+
+    def _podman_pid(self) -> int | None:
+        return self._checked_pid(self.podman().service(), "podman", self.data["podman"]["socket"])
+
+    def _up_podman(self) -> list[str] | None:
+        """Start the lab's podman API (socket open to the container clinic's account) and build one
+        image per release artifact. None when the lab has no container clinic."""
+        if "podman" not in self.data:
+            return None
+        try:
+            containers.require_podman()
+            podman = self.podman()
+            gid = hosts.account(self._podman_account()["account"]).pw_gid
+            podman.prepare(gid)
+            for clinic in filter(self.container, self.clinics()):
+                # What its containers mount and are told, for the inventory (deploy_container_*) too.
+                clinic["container"] = {"image": containers.IMAGE, "volumes": self.container_volumes(clinic),
+                                       "env": {"CLINIC_SERVICE_CONFIG": containers.CONFIG_IN_CONTAINER}}
+            self._save()
+            if self._podman_pid() is None:
+                podman.start_service(gid)
+            return [version for version in artifacts.RELEASES
+                    if podman.build(Path(self.data["artifacts_dir"]) / artifacts.tarball_name(version), version,
+                                    self.data["host_python"])]
+        except containers.PodmanError as exc:
+            raise LabError(str(exc)) from None
+
+    def container_volumes(self, clinic: dict) -> list[str]:
+        return containers.volumes(str(Path(clinic["app_root"]) / "shared"), self.data["host_python"])
+
+    def _container_release(self, clinic: dict, **params) -> dict:
+        """One medops.runbook.container_release call made with the collection's own code, so the lab's
+        containers are what the deploy role makes (names, labels, settings)."""
+        self._import_collection()
+        from ansible_collections.medops.runbook.plugins.module_utils import container_docker
+        from ansible_collections.medops.runbook.plugins.modules import container_release
+
+        values = {name: option.get("default") for name, option in container_release.argument_spec().items()}
+        settings = clinic["container"]
+        values.update(clinic=clinic["code"], docker_host=self.podman().url, pull="never", image=settings["image"],
+                      env=settings["env"], volumes=settings["volumes"], **params)
+        try:
+            return container_docker.ReleaseRun(container_docker.DockerBackend(values), values).run()
+        except container_docker.ContainerError as exc:
+            raise LabError(f"clinic {clinic['code']}: containers: {exc}") from None
+
+    def _record_image(self, clinic: dict) -> list[str]:
+        """releases/<current>/image.json, as the deploy's ship step writes it for a version it ships."""
+        version = self.current_version(clinic)
+        record = Path(clinic["app_root"]) / "releases" / version / "image.json"
+        if record.exists():
+            return []
+        image = self._container_release(clinic, state="present", version=version)["image"]
+        _write_if_changed(record, json.dumps({"image": image["ref"], "id": image["id"],
+                                              "repo_digests": image.get("repo_digests") or []}, indent=2) + "\n")
+        _write_if_changed(record.with_name(".medops-complete"), image["id"] + "\n")
+        return [f"image of {version} recorded"]
+
+    def _container_rows(self, clinic: dict) -> list[dict]:
+        return self.podman().containers(clinic["code"]) if "podman" in self.data else []
+
+    def _live_container(self, clinic: dict) -> dict | None:
+        """The container on the port the front sends traffic to."""
+        live = self.front(clinic).live_port()
+        return next((row for row in self._container_rows(clinic) if row["port"] == live), None)
+
+    def _up_containers(self, clinic: dict) -> list[str]:
+        """The live version's container runs on the front's port (made again if `down` removed it)."""
+        row = self._live_container(clinic)
+        if row and row["state"] == "running":
+            return []
+        port = self.front(clinic).live_port() or clinic["container_ports"][0]
+        self._container_release(clinic, state="started", version=self.current_version(clinic), ports=[port])
+        return [f"container of {self.current_version(clinic)} started"]
+
+    def _stop_containers(self, clinic: dict) -> list[str]:
+        running = [row["name"] for row in self._container_rows(clinic) if row["state"] == "running"]
+        try:
+            self.podman().stop(running)
+        except containers.PodmanError as exc:
+            raise LabError(f"clinic {clinic['code']}: {exc}") from None
+        return running
+
+    def container_migrate(self, code: str, version: str) -> dict:
+        """The release's migrations in a one-off container of its image: what the container clinic's
+        deploy account runs through sudo (production: ``sudo podman run --rm ... migrate``)."""
+        self.require()
+        clinic = self.clinic(code)
+        if not self.container(clinic):
+            raise LabError(f"clinic {code} does not run containers")
+        podman = self.podman()
+        if version not in artifacts.RELEASES or podman.image_python(version) is None:
+            raise LabError(f"no image {containers.IMAGE}:{version} in the lab (versions: {', '.join(artifacts.RELEASES)})")
+        result = subprocess.run(podman.migrate_argv(version, self.container_volumes(clinic)), env=podman.env(),
+                                capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise LabError(f"clinic {code}: migrations of {version} failed: {result.stderr.strip()[-1500:]}")
+        return {"clinic": code, "version": version, "changed": True}
+
+    def _down_podman(self) -> list[str]:
+        if "podman" not in self.data or not shutil.which("podman"):
+            return []
+        stopped = []
+        podman = self.podman()
+        try:
+            if podman.remove_all():
+                stopped.append("containers")
+        except containers.PodmanError as exc:
+            raise LabError(str(exc)) from None
+        left = podman.wait_gone()
+        if left:
+            raise LabError(f"container processes still running after their removal: {left}")
+        if self._podman_pid():
+            podman.service().stop()
+            stopped.append("podman")
+        return stopped
 
     # -- the clinics as hosts ---------------------------------------------------------------
     def sshd(self) -> hosts.SshServer:
@@ -562,9 +733,13 @@ class Lab:
             code = clinic["code"]
             if self.blue_green(clinic):
                 rules[clinic["account"]] = [f"{ctl} {cmd} {code} {slot}" for cmd in SLOT_COMMANDS for slot in clinic["slots"]]
-                rules[clinic["account"]] += [f"{ctl} front-check {code}", f"{ctl} front-reload {code}"]
+            elif self.container(clinic):
+                # lab-ctl checks the version names one of the lab's images before anything runs.
+                rules[clinic["account"]] = [f"{ctl} container-migrate {code} *"]
             else:
                 rules[clinic["account"]] = [f"{ctl} restart {code}"]
+            if "front" in clinic:
+                rules[clinic["account"]] += [f"{ctl} front-check {code}", f"{ctl} front-reload {code}"]
         return rules
 
     def _up_hosts(self) -> list[str]:
@@ -640,10 +815,16 @@ class Lab:
             done.append(f"installed {artifacts.INITIAL_VERSION}")
         if self.blue_green(clinic):
             done += self._link_slots(clinic)
+        elif self.container(clinic):
+            done += self._record_image(clinic)
+            if self.front(clinic).write(clinic["container_ports"][0]):
+                done.append("front configured")
         # Written as root until here: from now on the files are the clinic account's.
         self._hand_over(clinic)
         if self.blue_green(clinic):
             done += self._up_slots(clinic)
+        elif self.container(clinic):
+            done += self._up_containers(clinic) + self._up_front(clinic)
         elif self._service_pid(clinic) is None:
             self._start_service(clinic)
             done.append("service started")
@@ -667,10 +848,13 @@ class Lab:
             if self.slot_link(clinic, slot).exists() and self._slot_pid(clinic, slot) is None:
                 self._start_slot(clinic, slot)
                 done.append(f"slot {slot} started")
-        if self._front_pid(clinic) is None:
-            self._start_front(clinic)
-            done.append("front started")
-        return done
+        return done + self._up_front(clinic)
+
+    def _up_front(self, clinic: dict) -> list[str]:
+        if self._front_pid(clinic) is not None:
+            return []
+        self._start_front(clinic)
+        return ["front started"]
 
     def _ensure_queue(self, clinic: dict) -> bool:
         """Give the clinic's queue its BullMQ meta hash, as a queue in use has: BullMQ writes it on
@@ -709,11 +893,16 @@ class Lab:
         pg.execute(sql.SQL("CREATE ROLE {} LOGIN CREATEROLE CREATEDB PASSWORD %s").format(sql.Identifier(name)), (password,))
         return True
 
+    @staticmethod
+    def _import_collection() -> None:
+        """The lab uses the collection's own code where it does what a playbook would."""
+        if str(COLLECTIONS) not in sys.path:
+            sys.path.append(str(COLLECTIONS))
+
     def _ensure_database(self, pg: PostgresServer, clinic: dict) -> bool:
         """The clinic's database and its application, backup and restore roles, made by the
         provisioning role through the collection's db_roles code (what playbooks/db_roles.yml runs)."""
-        if str(COLLECTIONS) not in sys.path:
-            sys.path.append(str(COLLECTIONS))
+        self._import_collection()
         from ansible_collections.medops.runbook.plugins.module_utils import db_roles
 
         names = {"application": clinic["db_user"], "backup": clinic["db_backup_user"], "restore": clinic["db_restore_user"]}
@@ -788,8 +977,15 @@ class Lab:
 
     @staticmethod
     def current_version(clinic: dict) -> str | None:
+        """The release ``current`` points at: its VERSION file, or (a container clinic's release
+        holds only image.json) the name of its releases/ directory."""
+        current = Path(clinic["app_root"]) / "current"
         try:
-            return (Path(clinic["app_root"]) / "current" / "VERSION").read_text(encoding="utf-8").strip()
+            return (current / "VERSION").read_text(encoding="utf-8").strip()
+        except OSError:
+            pass
+        try:
+            return os.path.basename(os.readlink(current)) or None
         except OSError:
             return None
 
@@ -817,6 +1013,9 @@ class Lab:
             for slot in started:
                 self._start_slot(clinic, slot)
             return {"clinic": code, "slots_started": started, "changed": bool(started)}
+        if self.container(clinic):
+            started = self._up_containers(clinic)
+            return {"clinic": code, "started": started, "changed": bool(started)}
         pid = self._service_pid(clinic)
         changed = pid is None
         if changed:
@@ -829,6 +1028,9 @@ class Lab:
         if self.blue_green(clinic):  # both slots: the front stays up and answers 502
             stopped = [slot for slot in SLOTS if self._stop_slot(clinic, slot)]
             return {"clinic": code, "slots_stopped": stopped, "changed": bool(stopped)}
+        if self.container(clinic):  # the front stays up and answers 502
+            stopped = self._stop_containers(clinic)
+            return {"clinic": code, "containers_stopped": stopped, "changed": bool(stopped)}
         return {"clinic": code, "changed": self._stop_service(clinic)}
 
     def restart(self, code: str) -> dict:
@@ -836,6 +1038,9 @@ class Lab:
         clinic = self.clinic(code)
         if self.blue_green(clinic):
             raise LabError(f"clinic {code} runs two slots behind nginx: restart one with `slot-restart {code} <slot>`")
+        if self.container(clinic):
+            raise LabError(f"clinic {code} runs containers: `stop-service {code}` and `start-service {code}` stop and "
+                           "start the live one")
         self._stop_service(clinic)
         pid = self._start_service(clinic)
         return {"clinic": code, "pid": pid, "version": self.current_version(clinic), "changed": True}
@@ -886,10 +1091,15 @@ class Lab:
                                 "live": slot == live} for slot, port in clinic["slots"].items()}
                 pid = slots[live]["pid"] if live else None
                 row = {"slots": slots, "live_slot": live, "front_pid": self._front_pid(clinic)}
+            elif self.container(clinic):
+                live = self._live_container(clinic)
+                pid = live["pid"] if live and live["state"] == "running" else None
+                row = {"containers": self._container_rows(clinic), "front_pid": self._front_pid(clinic)}
             else:
                 pid = self._service_pid(clinic)
             code, body = http_json(clinic["base_url"] + "/health") if pid else (None, {})
-            out["clinics"].append({"clinic": clinic["code"], "name": clinic["name"], "pid": pid, "port": clinic["port"],
+            out["clinics"].append({"clinic": clinic["code"], "name": clinic["name"], "strategy": self.strategy(clinic),
+                                   "pid": pid, "port": clinic["port"],
                                    "version": self.current_version(clinic), "http": code,
                                    "health": body.get("status", "down" if not pid else "unreachable"),
                                    "degraded": body.get("degraded_services", []), **row})
@@ -901,16 +1111,22 @@ class Lab:
         if self.data.get("ssh"):
             found += [self._sshd_pid(), self._artifacts_pid()]
         for clinic in filter(self.blue_green, self.clinics()):
-            found += [self._slot_pid(clinic, slot) for slot in clinic["slots"]] + [self._front_pid(clinic)]
+            found += [self._slot_pid(clinic, slot) for slot in clinic["slots"]]
+        found += [self._front_pid(clinic) for clinic in self.clinics() if "front" in clinic]
+        if "podman" in self.data and shutil.which("podman"):
+            found += [self._podman_pid()] + [row["pid"] for c in filter(self.container, self.clinics())
+                                             for row in self._container_rows(c) if row["state"] == "running"]
         return [pid for pid in found if pid]
 
     def down(self) -> dict:
         if not self.data:
             return {"changed": False, "stopped": []}
         stopped = [f"service {c['code']}" for c in self.clinics() if self._stop_service(c)]
+        for clinic in self.clinics():
+            stopped += [f"front {clinic['code']}"] if "front" in clinic and self._stop_front(clinic) else []
         for clinic in filter(self.blue_green, self.clinics()):
-            stopped += [f"front {clinic['code']}"] if self._stop_front(clinic) else []
             stopped += [f"slot {clinic['code']} {slot}" for slot in clinic["slots"] if self._stop_slot(clinic, slot)]
+        stopped += self._down_podman()
         if self._redis_pid():
             self.redis().stop()
             stopped.append("redis")

@@ -50,8 +50,10 @@ class LabHandle:
     def json(self, *args: str):
         return json.loads(self.run(*args).stdout)
 
-    def up(self, clinics: int = 3) -> dict:
-        return self.json("up", "--clinics", str(clinics))
+    def up(self, clinics: int = 3, layout: str = "release") -> dict:
+        """Tests get one service per clinic unless they ask for another layout (the CLI's default,
+        production, runs lub as containers: podman, images, a slower start)."""
+        return self.json("up", "--clinics", str(clinics), "--layout", layout)
 
     def down(self) -> dict:
         return self.json("down")

@@ -3,7 +3,8 @@ podman's Docker API behind an nginx front of the test's own, and an inventory fo
 playbooks/deploy.yml and playbooks/rollback.yml with deploy_strategy=container.
 
 The images are the lab's own release artifacts (1.0.0, 1.1.0 with a migration, 1.2.0-bad that
-never turns ready) on the local Debian base image, with clinic_entrypoint.py. The lab's own
+never turns ready) on the local Debian base image, with the lab's container entry point
+(lab/medops_lab/container_entrypoint.py). The lab's own
 process for the clinic is stopped: only containers serve it. Everything is removed afterwards.
 """
 

@@ -17,8 +17,8 @@ import yaml
 
 from harness.podman import BASE_IMAGE, build_image
 from medops_lab import artifacts
+from medops_lab.containers import ENTRYPOINT
 
-HERE = Path(__file__).resolve().parent
 VERSIONS = ("1.0.0", "1.1.0", "1.2.0-bad")
 CODE = "kin"  # the lab's clinic (database, queue, shared configuration)
 CONFIG_IN_CONTAINER = "/srv/shared/service.conf"
@@ -41,7 +41,7 @@ def build_clinic_images(lab, repository: str, work: Path) -> dict:
         context = work / version
         context.mkdir(parents=True)
         artifacts.unpack(Path(lab.info["artifacts_dir"]) / artifacts.tarball_name(version), context / "release")
-        shutil.copy(HERE / "clinic_entrypoint.py", context / "clinic_entrypoint.py")
+        shutil.copy(ENTRYPOINT, context / "clinic_entrypoint.py")
         (context / "Containerfile").write_text(
             f"FROM {BASE_IMAGE}\nCOPY release /srv/release\nCOPY clinic_entrypoint.py /srv/clinic_entrypoint.py\n"
             'WORKDIR /srv/release\nENTRYPOINT ["python3", "/srv/clinic_entrypoint.py"]\nCMD ["serve"]\n')
