@@ -7,8 +7,9 @@
 set -euo pipefail
 
 # openssh-server and sudo: the lab's clinics are hosts reached over SSH, with sudo rules (no standing sshd is started).
-demo_packages=(python3-venv redis-server postgresql nginx openssh-server sudo git make)
-test_packages=(openssl rsync shellcheck podman runc debootstrap)
+# podman and runc: the lab's container clinic (lub) runs on a podman Docker API of the lab's own.
+demo_packages=(python3-venv redis-server postgresql nginx openssh-server sudo podman runc git make)
+test_packages=(openssl rsync shellcheck debootstrap)
 case "${1:-test}" in
   demo) packages=("${demo_packages[@]}") ;;
   test) packages=("${demo_packages[@]}" "${test_packages[@]}") ;;
