@@ -9,7 +9,8 @@ import subprocess
 
 from harness.ansible import BIN, REPO, ansible_env
 
-PRODUCTION_HOST = {"kin": "kin-app-01.example.org"}
+# One clinic per strategy: kin release, lub container, gom blue_green, in both inventories.
+PRODUCTION_HOST = {"kin": "kin-app-01.example.org", "lub": "lub-app-01.example.org", "gom": "gom-app-01.example.org"}
 
 
 def host_variables(inventory, host: str, env: dict) -> dict:
@@ -42,12 +43,14 @@ def names(variables: dict) -> set[str]:
     return {name for name in variables if not name.startswith(("ansible_", "vault_"))}
 
 
-def test_lab_and_production_clinics_have_the_same_groups_and_variable_names(lab, tmp_path):
+def test_lab_and_production_clinics_have_the_same_groups_and_variable_names(production_lab, tmp_path):
+    lab = production_lab
     production = production_copy(tmp_path)
     env, lab_env = ansible_env(), {**ansible_env(), **lab.env}
     assert groups(lab.inventory, lab_env) == groups(production, env)
     for code, production_host in PRODUCTION_HOST.items():
-        in_lab = names(host_variables(lab.inventory, code, lab_env))
-        in_production = names(host_variables(production, production_host, env))
-        assert in_lab - in_production == set(), f"{code}: only in the lab"
-        assert in_production - in_lab == set(), f"{code}: only in production"
+        in_lab = host_variables(lab.inventory, code, lab_env)
+        in_production = host_variables(production, production_host, env)
+        assert in_lab.get("deploy_strategy", "release") == in_production.get("deploy_strategy", "release"), code
+        assert names(in_lab) - names(in_production) == set(), f"{code}: only in the lab"
+        assert names(in_production) - names(in_lab) == set(), f"{code}: only in production"
