@@ -13,13 +13,14 @@ version_added: "0.1.0"
 description:
   - Classifies a clinic healthy, degraded or down from the results the health_check role registered,
     and lists the problems found (probe failures, backup age, expiring certificates, paused queues,
-    waiting or failed jobs over their limits). Used by the health_check role.
+    waiting or failed jobs over their limits, a missing process or port, error lines in the service
+    log). Used by the health_check role.
 author:
   - medops.runbook contributors (@medops-runbook)
 positional: clinic, now
 options:
   _input:
-    description: The probe results, a dict with C(service), C(database), C(redis), C(queues), C(tls) and C(backups) (files found).
+    description: The probe results, a dict with C(service), C(database), C(redis), C(queues), C(tls), C(process), C(logs) and C(backups) (files found).
     type: dict
     required: true
   clinic:
@@ -42,6 +43,10 @@ options:
     description: Failed jobs a queue may hold before it is a problem.
     type: int
     default: 100
+  log_max_errors:
+    description: Error lines the service log may hold in its window before it is a problem.
+    type: int
+    default: 10
 """
 
 EXAMPLES = r"""
@@ -52,7 +57,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 _value:
-  description: The report (clinic, status, service, database, redis, queues, newest_backup, backup_age_hours, problems).
+  description: The report (clinic, status, service, database, redis, queues, newest_backup, backup_age_hours, process_pids, log_errors, log_excerpts, problems).
   type: dict
 """
 
@@ -60,10 +65,12 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.medops.runbook.plugins.module_utils.health_verdict import verdict
 
 
-def health_verdict(results, clinic, now, backup_max_age_hours=26, queue_max_waiting=1000, queue_max_failed=100):
+def health_verdict(results, clinic, now, backup_max_age_hours=26, queue_max_waiting=1000, queue_max_failed=100,
+                   log_max_errors=10):
     if not isinstance(results, dict):
         raise AnsibleFilterError("health_verdict expects the dict of probe results, got %s" % type(results).__name__)
-    return verdict(results, clinic, float(now), float(backup_max_age_hours), int(queue_max_waiting), int(queue_max_failed))
+    return verdict(results, clinic, float(now), float(backup_max_age_hours), int(queue_max_waiting), int(queue_max_failed),
+                   int(log_max_errors))
 
 
 class FilterModule(object):

@@ -6,7 +6,8 @@
 Down: the service cannot serve (no healthy answer, and its database is gone or no endpoint answers
 200). Degraded: it serves, but something it depends on is unwell: a probe failed, the newest backup
 is missing or old, a certificate expires soon, a queue is paused or its waiting or failed jobs pile
-up. A probe that did not run (switched off) counts as fine.
+up, its process or port is missing, or its log holds too many error lines in the last hour. A probe
+that did not run (switched off) counts as fine.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -48,13 +49,35 @@ def queue_problems(queues_result, max_waiting, max_failed):
     return problems
 
 
+def process_problems(process_result):
+    """The process check's findings (no process, port refused), or why it could not look."""
+    if not _ran(process_result):
+        return []
+    if process_result.get("failed") and not process_result.get("problems"):
+        return ["process: " + _excerpt(process_result.get("msg", "check failed"))]
+    return ["process: " + problem for problem in process_result.get("problems") or []]
+
+
+def log_problems(logs_result, max_errors):
+    """Too many error lines in the service log's window, or a log that could not be read."""
+    if not _ran(logs_result):
+        return []
+    if logs_result.get("failed"):
+        return ["logs: " + _excerpt(logs_result.get("msg", "scan failed"))]
+    errors = logs_result.get("errors", 0)
+    if errors > max_errors:
+        return ["logs: %d error lines since %s (more than %d)" % (errors, logs_result.get("since", "?"), max_errors)]
+    return []
+
+
 def newest(backups):
     return max(backups, key=lambda f: f.get("mtime", 0)) if backups else None
 
 
-def verdict(results, clinic, now, backup_max_age_hours=26, queue_max_waiting=1000, queue_max_failed=100):
+def verdict(results, clinic, now, backup_max_age_hours=26, queue_max_waiting=1000, queue_max_failed=100,
+            log_max_errors=10):
     """The report of one clinic: ``results`` holds the registered ``service``, ``database``,
-    ``redis``, ``queues`` and ``tls`` results and the backup ``files`` found."""
+    ``redis``, ``queues``, ``tls``, ``process`` and ``logs`` results and the backup ``files`` found."""
     service = results.get("service") or {}
     service_ok = bool(service.get("healthy"))
     db_ok, redis_ok = _reached(results.get("database")), _reached(results.get("redis"))
@@ -65,6 +88,8 @@ def verdict(results, clinic, now, backup_max_age_hours=26, queue_max_waiting=100
     problems += [] if db_ok else ["database: " + _excerpt(results["database"].get("msg", "unreachable"))]
     problems += [] if redis_ok else ["redis: " + _excerpt(results["redis"].get("msg", "unreachable"))]
     problems += queue_problems(results.get("queues"), queue_max_waiting, queue_max_failed)
+    problems += process_problems(results.get("process"))
+    problems += log_problems(results.get("logs"), log_max_errors)
     if backup is None:
         problems.append("backup: none found")
     elif age > backup_max_age_hours:
@@ -84,5 +109,8 @@ def verdict(results, clinic, now, backup_max_age_hours=26, queue_max_waiting=100
         "queues": queues,
         "newest_backup": os.path.basename(backup["path"]) if backup else "",
         "backup_age_hours": age,
+        "process_pids": (results.get("process") or {}).get("pids") or [],
+        "log_errors": (results.get("logs") or {}).get("errors") if _ran(results.get("logs")) else None,
+        "log_excerpts": (results.get("logs") or {}).get("excerpts") or [],
         "problems": problems,
     }

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
+import os
+import re
+import shutil
+import tempfile
 from pathlib import Path
 
 import psycopg2
@@ -15,7 +20,8 @@ pytestmark = pytest.mark.lab
 
 def _report_rows(tmp_path):
     table = sorted((tmp_path / "reports").glob("health-*.md"))[-1].read_text().splitlines()
-    return {cells[0]: cells for cells in ([c.strip() for c in line.strip("|").split("|")] for line in table[2:])}
+    # A cell may hold an escaped pipe (a pattern in a problem): split on the others only.
+    return {cells[0]: cells for cells in ([c.strip() for c in re.split(r"(?<!\\)\|", line.strip("|"))] for line in table[2:])}
 
 
 def test_health_check_tells_degraded_from_down(lab, tmp_path):
@@ -56,6 +62,34 @@ def test_health_check_reports_a_paused_queue_as_degraded(lab, tmp_path):
     rows = _report_rows(tmp_path)
     assert rows["lub"][1] == "degraded" and "queue clinic-lub: paused" in rows["lub"][7], rows
     assert "queue" not in rows["kin"][7], rows  # kin has no backup in a fresh lab: degraded for that alone
+
+
+def test_health_check_counts_log_errors_masked_and_sees_a_stopped_process(lab, tmp_path):
+    """Seed 000's "errors in the last hour" and "is the process up": error lines are counted and shown
+    masked (no e-mail address, no token), a stopped service is named by its missing process."""
+    logs = Path(tempfile.mkdtemp(prefix="medops-logs-"))  # where the clinic accounts can read (pytest's tmp is root's)
+    now = datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+    lines = [f"{now},000 kin 1.1.0 ERROR clinic_service.http: lookup {n} failed for jane.doe@example.org "
+             f"token=SECRET-VALUE-{n}" for n in range(12)]
+    (logs / "kin.log").write_text("\n".join(["2020-01-01 00:00:00,000 kin 1.0.0 ERROR long ago", *lines]) + "\n")
+    os.chmod(logs / "kin.log", 0o644)
+    os.chmod(logs, 0o755)
+    lab.run("stop-service", "gom")
+    try:
+        run = run_playbook(REPO / "playbooks" / "health_check.yml", inventory=lab.inventory, env={**lab.env, "PWD": str(tmp_path)},
+                           extra_vars={"health_check_backup_max_age_hours": 100000,
+                                       # Each clinic scans its own file here; only kin's exists.
+                                       "health_check_log_files": [f"{logs}/{{{{ clinic_code }}}}.log"]})
+    finally:
+        lab.run("start-service", "gom")
+    rows = _report_rows(tmp_path)
+    assert "logs: 12 error lines since" in rows["kin"][7], run.output[-4000:]
+    assert "logs" not in rows["lub"][7], rows  # its file is missing: nothing to count
+    assert "process: no process matches" in rows["gom"][7], rows
+    assert "process" not in rows["kin"][7] and "process" not in rows["lub"][7], rows
+    assert "jane.doe@example.org" not in run.output and "SECRET-VALUE" not in run.output
+    shutil.rmtree(logs)
+    lab.wait_for("gom", "/health/ready", 200)
 
 
 @pytest.fixture()

@@ -63,3 +63,24 @@ def test_down_needs_the_service_unable_to_serve():
     assert nothing["status"] == "down"
     answering = verdict(results(service={"healthy": False, "msg": "degraded", "endpoints": [{"status": 200}]}), "kin", NOW)
     assert answering["status"] == "degraded"
+
+
+@pytest.mark.parametrize("process, problem", [
+    ({"pids": [], "problems": ["no process matches 'clinic_service'"]}, "process: no process matches 'clinic_service'"),
+    ({"pids": [10], "problems": ["nothing accepts connections on port 8080"]}, "process: nothing accepts connections on port 8080"),
+    ({"failed": True, "msg": "no account named 'x' on this host"}, "process: no account named 'x' on this host"),
+])
+def test_a_missing_process_or_port_degrades(process, problem):
+    report = verdict(results(process=process), "kin", NOW)
+    assert report["status"] == "degraded" and report["problems"] == [problem]
+
+
+def test_log_errors_over_the_limit_degrade_and_the_count_is_reported():
+    logs = {"errors": 11, "since": "2026-11-30T14:00:00", "excerpts": ["... ERROR *** ..."]}
+    report = verdict(results(logs=logs), "kin", NOW, log_max_errors=10)
+    assert report["problems"] == ["logs: 11 error lines since 2026-11-30T14:00:00 (more than 10)"]
+    assert (report["log_errors"], report["log_excerpts"]) == (11, ["... ERROR *** ..."])
+    assert verdict(results(logs=logs), "kin", NOW, log_max_errors=11)["status"] == "healthy"
+    unreadable = verdict(results(logs={"failed": True, "msg": "cannot read x: Permission denied"}), "kin", NOW)
+    assert unreadable["problems"] == ["logs: cannot read x: Permission denied"]
+    assert verdict(results(logs={"skipped": True}), "kin", NOW)["log_errors"] is None
