@@ -177,7 +177,8 @@ class DeploymentRecord(object):
             previous = entry["hash"]
         return True, None
 
-    def summary(self, current_version=None):
+    def summary(self, current_version=None, recent=0):
+        """What the record says (see deploy_record's RETURN); ``recent`` newest entries included."""
         entries = self.entries()
         valid, broken_at = self.verify_chain(entries)
         finished = dict((e.get("run_id"), e) for e in entries if e.get("phase") == "finished")
@@ -195,6 +196,7 @@ class DeploymentRecord(object):
                                      if e.get("outcome") in ("rolled_back", "failed") and e.get("version_to")]),
             "interrupted": interrupted,
             "rollback_target": _rollback_target(entries, current_version),
+            "recent_entries": entries[-recent:] if recent > 0 else [],
         }
 
     def append(self, fields, phase, check_mode=False):

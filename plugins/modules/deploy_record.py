@@ -50,6 +50,10 @@ options:
   current_version:
     description: With O(state=read), the version live now, so RV(rollback_target) can skip it.
     type: str
+  recent:
+    description: With O(state=read), how many of the newest entries to return in RV(recent_entries).
+    type: int
+    default: 0
 extends_documentation_fragment:
   - medops.runbook.attributes
   - medops.runbook.attributes.check_full
@@ -118,6 +122,11 @@ rollback_target:
   description: The release a rollback should go back to, or null when there is none.
   returned: when state is read
   type: str
+recent_entries:
+  description: The O(recent) newest entries, oldest first (empty when O(recent=0)).
+  returned: when state is read
+  type: list
+  elements: dict
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -134,6 +143,7 @@ def main():
             run_id=dict(type="str"),
             fields=dict(type="dict", default={}),
             current_version=dict(type="str"),
+            recent=dict(type="int", default=0),
         ),
         required_if=[("state", "appended", ("phase", "run_id"))],
         supports_check_mode=True,
@@ -143,7 +153,9 @@ def main():
     try:
         require_parent_directory(params["path"], "deployment record")
         if params["state"] == "read":
-            module.exit_json(changed=False, **record.summary(params["current_version"]))
+            if params["recent"] < 0:
+                module.fail_json(msg="recent must be 0 or more, got %d" % params["recent"])
+            module.exit_json(changed=False, **record.summary(params["current_version"], params["recent"]))
         fields = dict(params["fields"], run_id=params["run_id"])
         entry = record.append(fields, params["phase"], check_mode=module.check_mode)
     except DeployStateError as exc:

@@ -22,9 +22,9 @@ from harness.ansible import REPO, ansible_env
 
 CONFIG = REPO / "awx" / "controller_config.yml"
 # Launch order: rollback goes back from what deploy installed, backup_verify checks the backups
-# that deploy took, maintenance and health_check run on the result.
+# that deploy took, maintenance, health_check and incident_report run on the result.
 ORDER = ["playbooks/deploy.yml", "playbooks/rollback.yml", "playbooks/backup_verify.yml",
-         "playbooks/maintenance.yml", "playbooks/health_check.yml"]
+         "playbooks/maintenance.yml", "playbooks/health_check.yml", "playbooks/incident_report.yml"]
 
 
 class _Loader(yaml.SafeLoader):
