@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 ---
 module: db_maintenance
-short_description: Routine upkeep of a clinic's PostgreSQL database or Redis
+short_description: Routine upkeep of a clinic's PostgreSQL database or Redis, and a MongoDB ping
 version_added: "0.1.0"
 description:
   - With O(engine=postgresql), checks the database answers, then optionally runs C(VACUUM ANALYZE),
@@ -21,6 +21,8 @@ description:
     instead of dropping (C(<database>_kept_<YYYYMMDDHHMMSS>)) once they are older than that.
   - With O(engine=redis), checks Redis answers, then optionally removes stale session keys found with
     C(SCAN) by pattern (never C(KEYS), never C(FLUSHDB)).
+  - With O(engine=mongodb), pings MongoDB and reports its version (O(login_user) authenticates against
+    O(database), else C(admin)); nothing else.
   - With no operation asked, it is a reachability check that reports the server version.
   - In check mode nothing runs that changes data; purges and session cleanups report how many rows or
     keys they would remove.
@@ -28,30 +30,33 @@ author:
   - medops.runbook contributors (@medops-runbook)
 requirements:
   - psycopg2 (for O(engine=postgresql))
+  - pymongo (for O(engine=mongodb))
 options:
   engine:
     description: Which datastore.
     type: str
-    choices: [postgresql, redis]
+    choices: [postgresql, redis, mongodb]
     default: postgresql
   login_host:
-    description: PostgreSQL host.
+    description: PostgreSQL or MongoDB host.
     type: str
     default: 127.0.0.1
   login_port:
-    description: PostgreSQL port.
+    description: PostgreSQL or MongoDB port (default 5432, or 27017 with O(engine=mongodb)).
     type: int
-    default: 5432
   login_user:
-    description: PostgreSQL role.
+    description: PostgreSQL role (default C(postgres)), or MongoDB user (none by default).
     type: str
-    default: postgres
   login_password:
-    description: PostgreSQL password. Passed to the driver only; never logged or returned.
+    description: PostgreSQL or MongoDB password. Passed to the driver only; never logged or returned.
     type: str
   database:
-    description: PostgreSQL database. Required with O(engine=postgresql).
+    description: PostgreSQL database (required with O(engine=postgresql)), or the MongoDB database the user authenticates against.
     type: str
+  connect_timeout:
+    description: Seconds to wait for MongoDB to answer (O(engine=mongodb)).
+    type: int
+    default: 10
   vacuum:
     description:
       - Run C(VACUUM ANALYZE). Which tables it covers is O(vacuum_scope)'s choice.
@@ -194,6 +199,7 @@ elapsed:
 import time
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.medops.runbook.plugins.module_utils import maintenance_mongodb as mongo
 from ansible_collections.medops.runbook.plugins.module_utils import maintenance_postgresql as pg
 from ansible_collections.medops.runbook.plugins.module_utils import maintenance_redis as rds
 from ansible_collections.medops.runbook.plugins.module_utils import postgresql_driver
@@ -210,11 +216,11 @@ def validate(module):
                              % (rule["table"], rule["older_than_days"]))
         if rule["batch_size"] < 1:
             module.fail_json(msg="purge: batch_size must be at least 1 for %s" % rule["table"])
-    if p["engine"] == "redis" and (p["vacuum"] or p["reindex"] or p["purge"] or p["drop_kept_older_than_days"] is not None):
+    if p["engine"] != "postgresql" and (p["vacuum"] or p["reindex"] or p["purge"] or p["drop_kept_older_than_days"] is not None):
         module.fail_json(msg="vacuum, reindex, purge and drop_kept_older_than_days apply to engine=postgresql only")
     if p["drop_kept_older_than_days"] is not None and p["drop_kept_older_than_days"] < 0:
         module.fail_json(msg="drop_kept_older_than_days must be 0 or more, got %s" % p["drop_kept_older_than_days"])
-    if p["engine"] == "postgresql" and p["session_pattern"]:
+    if p["engine"] != "redis" and p["session_pattern"]:
         module.fail_json(msg="session_pattern applies to engine=redis only")
     if p["session_idle_seconds"] < 1 or p["scan_count"] < 1:
         module.fail_json(msg="session_idle_seconds and scan_count must be at least 1")
@@ -224,7 +230,8 @@ def run_postgresql(module, result):
     p = module.params
     if postgresql_driver.PSYCOPG2_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("psycopg2"), exception=postgresql_driver.PSYCOPG2_IMPORT_ERROR)
-    db = pg.PostgresMaintenance(p["login_host"], p["login_port"], p["login_user"], p["login_password"], p["database"])
+    db = pg.PostgresMaintenance(p["login_host"], p["login_port"] or 5432, p["login_user"] or "postgres", p["login_password"],
+                                p["database"])
     try:
         db.connect()
         result["server_version"] = db.server_version()
@@ -291,15 +298,31 @@ def run_redis(module, result):
         module.fail_json(msg=str(exc), **result)
 
 
+def run_mongodb(module, result):
+    p = module.params
+    if mongo.PYMONGO_IMPORT_ERROR:
+        module.fail_json(msg=missing_required_lib("pymongo"), exception=mongo.PYMONGO_IMPORT_ERROR)
+    kwargs = mongo.client_kwargs(p["login_host"], p["login_port"], p["login_user"], p["login_password"], p["database"],
+                                 p["connect_timeout"])
+    try:
+        result.update(mongo.ping(kwargs))
+    except mongo.MongoMaintenanceError as exc:
+        module.fail_json(msg=str(exc), **result)
+
+
+RUNNERS = {"postgresql": run_postgresql, "redis": run_redis, "mongodb": run_mongodb}
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            engine=dict(type="str", choices=["postgresql", "redis"], default="postgresql"),
+            engine=dict(type="str", choices=list(RUNNERS), default="postgresql"),
             login_host=dict(type="str", default="127.0.0.1"),
-            login_port=dict(type="int", default=5432),
-            login_user=dict(type="str", default="postgres"),
+            login_port=dict(type="int"),
+            login_user=dict(type="str"),
             login_password=dict(type="str", no_log=True),
             database=dict(type="str"),
+            connect_timeout=dict(type="int", default=10),
             vacuum=dict(type="bool", default=False),
             vacuum_scope=dict(type="str", choices=["needed", "all"], default="needed"),
             reindex=dict(type="bool", default=False),
@@ -320,10 +343,7 @@ def main():
     validate(module)
     started = time.monotonic()
     result = dict(changed=False)
-    if module.params["engine"] == "postgresql":
-        run_postgresql(module, result)
-    else:
-        run_redis(module, result)
+    RUNNERS[module.params["engine"]](module, result)
     result["elapsed"] = round(time.monotonic() - started, 3)
     module.exit_json(**result)
 

@@ -205,3 +205,17 @@ def test_drop_kept_older_than_days_drops_only_old_kept_copies_and_check_mode_onl
     finally:
         for name in made:
             pg_server.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_mongodb_ping_on_a_closed_port_fails_readably_and_postgresql_options_are_refused():
+    """No mongod can be installed here: the live part is the refusal (the ping itself is unit-tested)."""
+    from medops_lab.servers import free_port
+
+    port = free_port()
+    result = run_module("db_maintenance", {"engine": "mongodb", "login_port": port, "login_user": "kin_app",
+                                           "login_password": "never-shown-1234", "connect_timeout": 1})
+    assert result.get("failed") is True
+    assert result["msg"].startswith(f"MongoDB at 127.0.0.1:{port} did not answer")
+    assert "never-shown-1234" not in str(result)
+    refused = run_module("db_maintenance", {"engine": "mongodb", "vacuum": True})
+    assert refused.get("failed") is True and "apply to engine=postgresql only" in refused["msg"]
