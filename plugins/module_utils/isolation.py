@@ -48,14 +48,31 @@ def files_finding(clinic, peer, result):
     return "%s's account can read %s's shared files (%s)" % (clinic, peer, stat.get("path", ""))
 
 
+def queue_finding(clinic, peer, mine, theirs):
+    """Two clinics whose queues share Redis keys: the same server, database and prefix, and a queue
+    name in common (their workers would take each other's jobs)."""
+    same_space = all(str(mine.get(key)) == str(theirs.get(key)) for key in ("server", "db", "prefix"))
+    shared = sorted(set(mine.get("queues") or []) & set(theirs.get("queues") or []))
+    if not (same_space and shared):
+        return None
+    return "%s and %s share queue keys (Redis %s db %s, %s:%s:*)" % (
+        clinic, peer, mine.get("server"), mine.get("db"), mine.get("prefix"), ", ".join(shared))
+
+
 def leaks(results, clinic, peers):
-    """Findings of ``clinic`` against ``peers`` from the probes' loop results (in ``peers`` order)."""
+    """Findings of ``clinic`` against ``peers`` from the probes' loop results (in ``peers`` order);
+    ``queue_space`` is where this clinic's queue keys live, ``queues`` where each peer's do."""
     found = []
     for kind, judge in (("database", database_finding), ("api", api_finding), ("files", files_finding)):
         for peer, result in zip(peers, results.get(kind) or []):
             finding = judge(clinic, peer, result or {})
             if finding:
                 found.append(finding)
+    mine = results.get("queue_space") or {}
+    for peer, theirs in zip(peers, results.get("queues") or []):
+        finding = queue_finding(clinic, peer, mine, theirs or {})
+        if finding:
+            found.append(finding)
     return found
 
 

@@ -44,3 +44,12 @@ def test_the_lab_clinics_are_isolated_and_a_leak_is_named(lab):
     assert "isolation broken: kin's database role can connect to lub's database" in leaked.flat, leaked.output[-3000:]
     for secret in lab.clinic_secrets("kin").values():
         assert secret not in leaked.output
+
+
+def test_clinics_configured_on_one_queue_are_named(lab):
+    """The lab's clinics share a Redis database and prefix, kept apart by their queue names; give every
+    clinic kin's queue and the check names each pair."""
+    run = run_playbook(ISOLATION, inventory=lab.inventory, env=lab.env, extra_vars={"clinic_queues": ["clinic-kin"]})
+    assert run.rc != 0
+    assert "kin and lub share queue keys" in run.flat and "lub and gom share queue keys" in run.flat, run.output[-3000:]
+    assert "database role can connect" not in run.flat  # only the queues were changed

@@ -32,3 +32,13 @@ def test_a_probe_that_cannot_tell_is_a_finding():
 
 def test_row():
     assert row({"clinic": "kin", "peers": ["lub", "gom"], "leaks": []}) == "kin | lub, gom | none"
+
+
+def test_queues_sharing_a_server_database_and_prefix_leak():
+    kin = {"server": "r1:6379", "db": "0", "prefix": "bull", "queues": ["clinic-kin", "mail"]}
+    probes = {"queue_space": kin, "queues": [
+        {"server": "r1:6379", "db": "0", "prefix": "bull", "queues": ["clinic-lub", "mail"]},   # shares "mail"
+        {"server": "r1:6379", "db": "1", "prefix": "bull", "queues": ["clinic-kin"]},            # another database
+        {"server": "r2:6379", "db": "0", "prefix": "bull", "queues": ["clinic-kin"]}]}            # another server
+    assert leaks(probes, "kin", ["lub", "gom", "c04"]) == ["kin and lub share queue keys (Redis r1:6379 db 0, bull:mail:*)"]
+    assert leaks({"queue_space": kin, "queues": [dict(kin, prefix="gom")]}, "kin", ["gom"]) == []
