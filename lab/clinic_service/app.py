@@ -163,7 +163,6 @@ class Clinic:
         except psycopg2.Error:
             return 503, {"error": "database unavailable"}
 
-
     def appointments(self) -> tuple[int, dict]:
         """The appointments list; a release with the ``api-errors`` fault answers every
         ``API_ERRORS_EVERY``-th call 500 (a deterministic share, on a path no smoke test calls)."""

@@ -255,7 +255,7 @@ class Observer(object):
             index += 1
             self.sleep(max(0.0, started + index * limits["interval"] - self.clock()))
             unmeasured, failures, window = [], [], []
-            for _ in range(limits["probes"] if self.probe else 0):
+            for dummy in range(limits["probes"] if self.probe else 0):
                 seconds, trouble = self.probe()
                 if trouble is None:
                     window.append(seconds * 1000.0)
