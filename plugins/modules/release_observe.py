@@ -202,15 +202,13 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.medops.runbook.plugins.module_utils.health_body import evaluate
-from ansible_collections.medops.runbook.plugins.module_utils.http_probe import ProbeConfigError, Prober, build_endpoints
+from ansible_collections.medops.runbook.plugins.module_utils.http_probe import ProbeConfigError, Prober, build_endpoints, http_client_argument_spec
 from ansible_collections.medops.runbook.plugins.module_utils.observe_window import (
     BREACH, INCONCLUSIVE, MetricsError, Observer, read_counters)
 
-TLS_AUTH = ("validate_certs", "ca_path", "client_cert", "client_key", "url_username", "url_password", "bearer_token")
-
 
 def argument_spec():
-    return dict(
+    spec = dict(
         metrics_url=dict(type="str", required=True),
         metrics_format=dict(type="str", default="auto", choices=["auto", "prometheus", "json"]),
         requests_metric=dict(type="str", default="http_requests_total"),
@@ -229,14 +227,9 @@ def argument_spec():
         inconclusive_limit=dict(type="int", default=0),
         on_inconclusive=dict(type="str", default="fail", choices=["fail", "continue"]),
         timeout=dict(type="float", default=5),
-        validate_certs=dict(type="bool", default=True),
-        ca_path=dict(type="path"),
-        client_cert=dict(type="path"),
-        client_key=dict(type="path", no_log=False),
-        url_username=dict(type="str"),
-        url_password=dict(type="str", no_log=True),
-        bearer_token=dict(type="str", no_log=True),
     )
+    spec.update(http_client_argument_spec())
+    return spec
 
 
 def check_limits(params):
@@ -266,7 +259,7 @@ def endpoint(params, url, codes, where):
                         json_checks=[], body_regex=None, interpret_body=True, allow_degraded=False, success_threshold=1,
                         failure_threshold=None, timeout=params["timeout"], wait_timeout=0, interval=1, backoff=1,
                         max_interval=None)
-    probe_params.update((name, params[name]) for name in TLS_AUTH)
+    probe_params.update((name, params[name]) for name in http_client_argument_spec())
     try:
         return build_endpoints(probe_params)[0]
     except ProbeConfigError as exc:
