@@ -26,11 +26,11 @@ RELEASES = {
     "1.1.0": {"migrations": ["0001_initial", "0002_appointments"], "faults": []},
     # Its /health/ready never reports ready: the deploy must roll it back.
     "1.2.0-bad": {"migrations": ["0001_initial", "0002_appointments"], "faults": ["ready-never-healthy"]},
+    # Its last migration fails half way: only a database restore repairs the clinic.
+    "1.2.0-badmigration": {"migrations": ["0001_initial", "0002_appointments", "0003_insurance_broken"], "faults": []},
     # Healthy, passes the smoke tests, but answers 500 on every second /api/appointments call (a
     # path no smoke test calls, the load generator's): only watching after the switch catches it.
     "1.2.0-errors": {"migrations": ["0001_initial", "0002_appointments"], "faults": ["api-errors"]},
-    # Its last migration fails half way: only a database restore repairs the clinic.
-    "1.2.0-badmigration": {"migrations": ["0001_initial", "0002_appointments", "0003_insurance_broken"], "faults": []},
 }
 INITIAL_VERSION = "1.0.0"
 

@@ -14,9 +14,10 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
-import re
+import math
 
 from ansible_collections.medops.runbook.plugins.module_utils.http_probe import excerpt, percentile
+from ansible_collections.medops.runbook.plugins.module_utils.queue_http import HttpQueueError, dotted_get, parse_exposition
 
 SUCCESSFUL = "successful"
 FAILED = "failed"
@@ -25,8 +26,6 @@ INCONCLUSIVE = "inconclusive"
 OK = "ok"
 BREACH = "breach"
 
-_SAMPLE_RE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)(\s+\S+)?\s*$")
-_LABEL_RE = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*,?')
 STATUS_LABELS = ("code", "status", "status_code")
 
 
@@ -34,38 +33,13 @@ class MetricsError(ValueError):
     """A metrics answer that cannot be read; the message is meant for the user as is."""
 
 
-def parse_labels(text):
-    """``code="500",method="GET"`` as a dict; raises MetricsError on anything else."""
-    labels, pos, text = {}, 0, text or ""
-    while pos < len(text):
-        match = _LABEL_RE.match(text, pos)
-        if not match or match.end() == pos:
-            raise MetricsError("bad label set {%s}" % excerpt(text, 60))
-        labels[match.group(1)] = match.group(2).replace('\\"', '"').replace("\\n", "\n").replace("\\\\", "\\")
-        pos = match.end()
-    return labels
-
-
 def parse_prometheus(text):
-    """The samples of a Prometheus text exposition: a list of (name, labels, value).
-
-    Comments and blank lines are skipped; a line that is not a sample raises MetricsError naming
-    its number (never more than a short excerpt of it).
-    """
-    samples = []
-    for number, line in enumerate((text or "").splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        match = _SAMPLE_RE.match(line)
-        if not match:
-            raise MetricsError("line %d is not a Prometheus sample: %s" % (number, excerpt(line, 60)))
-        try:
-            value = float(match.group(4))
-        except ValueError:
-            raise MetricsError("line %d: value %s is not a number" % (number, excerpt(match.group(4), 30)))
-        samples.append((match.group(1), parse_labels(match.group(3)), value))
-    return samples
+    """The samples of a Prometheus text exposition, [(name, labels, value)], parsed by the queue
+    backend's parser; a line that is not a sample raises MetricsError naming its number."""
+    try:
+        return parse_exposition(text or "")
+    except HttpQueueError as exc:
+        raise MetricsError(str(exc))
 
 
 def _is_error_status(labels):
@@ -95,15 +69,10 @@ def counters_from_prometheus(text, requests_metric, errors_metric=None):
 
 
 def lookup(data, path):
-    """The value at a dotted ``path`` of decoded JSON, or raise MetricsError."""
-    node = data
-    for part in path.split("."):
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        else:
-            raise MetricsError("no %s in the JSON metrics" % path)
+    """The number at a dotted ``path`` of decoded JSON, or raise MetricsError."""
+    node = dotted_get(data, path)
+    if node is None:
+        raise MetricsError("no %s in the JSON metrics" % path)
     if isinstance(node, bool) or not isinstance(node, (int, float)):
         raise MetricsError("%s in the JSON metrics is not a number" % path)
     return float(node)
@@ -125,8 +94,12 @@ def read_counters(text, content_type, options):
         looks_json = "json" in (content_type or "") or (text or "").lstrip()[:1] in ("{", "[")
         fmt = "json" if looks_json else "prometheus"
     if fmt == "json":
-        return counters_from_json(text, options["json_requests_path"], options["json_errors_path"])
-    return counters_from_prometheus(text, options["requests_metric"], options.get("errors_metric"))
+        counters = counters_from_json(text, options["json_requests_path"], options["json_errors_path"])
+    else:
+        counters = counters_from_prometheus(text, options["requests_metric"], options.get("errors_metric"))
+    if any(math.isnan(value) or math.isinf(value) or value < 0 for value in counters):
+        raise MetricsError("the request counters read %s and %s, not counts" % counters)
+    return counters
 
 
 def counter_delta(before, after):

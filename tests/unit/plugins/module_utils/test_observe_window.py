@@ -7,7 +7,7 @@ from harness.fakes import FakeClock
 
 from ansible_collections.medops.runbook.plugins.module_utils.observe_window import (
     BREACH, FAILED, INCONCLUSIVE, OK, SUCCESSFUL, MetricsError, Observer, counter_delta, counters_from_json,
-    counters_from_prometheus, error_rate, judge_sample, message, parse_labels, parse_prometheus, read_counters,
+    counters_from_prometheus, error_rate, judge_sample, message, parse_prometheus, read_counters,
     summarise, verdict)
 
 LAB_METRICS = """\
@@ -33,17 +33,13 @@ def test_parse_prometheus_reads_samples_labels_and_timestamps():
 
 
 @pytest.mark.parametrize("text, words", [
-    ("not a sample at all", "line 1 is not a Prometheus sample"),
-    ("ok 1\nx_total NaNo", "line 2: value NaNo is not a number"),
-    ('x_total{code=500} 1', "bad label set"),
+    ("not a sample at all", "metrics line 1 is not Prometheus text format"),
+    ("ok 1\nx_total NaNo", "metrics line 2 is not Prometheus text format"),
+    ('x_total{code=500} 1', "bad label"),
 ])
 def test_parse_prometheus_names_the_bad_line(text, words):
     with pytest.raises(MetricsError, match=words):
         parse_prometheus(text)
-
-
-def test_parse_labels_empty():
-    assert parse_labels("") == {}
 
 
 def test_counters_prefer_the_error_counter():
@@ -79,6 +75,8 @@ def test_read_counters_detects_the_format():
     assert read_counters('{"requests": {"total": 3, "errors": 0}}', "application/json", OPTIONS) == (3, 0)
     with pytest.raises(MetricsError):
         read_counters(LAB_METRICS, "text/plain", dict(OPTIONS, format="json"))
+    with pytest.raises(MetricsError, match="not counts"):
+        read_counters("http_requests_total NaN\nhttp_requests_errors_total 0\n", "text/plain", OPTIONS)
 
 
 def test_counter_delta_survives_a_reset():
