@@ -225,8 +225,11 @@ class Observer(object):
         phase = None
         index = 0
         while phase is None:
-            index += 1
-            self.sleep(max(0.0, started + index * limits["interval"] - self.clock()))
+            # The next tick of the interval grid; ticks missed while a slow sample ran are skipped,
+            # so that samples never follow each other back to back with nothing counted between.
+            now = self.clock()
+            index = max(index + 1, int((now - started) // limits["interval"]) + 1)
+            self.sleep(max(0.0, started + index * limits["interval"] - now))
             unmeasured, failures, window = [], [], []
             for dummy in range(limits["probes"] if self.probe else 0):
                 seconds, trouble = self.probe()

@@ -78,7 +78,7 @@ def test_a_good_release_passes_the_window_under_load(lab):
     assert [s["step"] for s in entry["steps"]][-3:] == ["smoke", "observe", "prune"]
     observation = entry["observation"]
     assert observation["phase"] == "successful", observation
-    assert observation["sample_count"] == 4 and observation["requests"] > 0
+    assert observation["sample_count"] >= 2 and observation["breaches"] == 0 and observation["requests"] > 0
     assert observation["error_rate"] < 0.05
     assert load.stats["by_status"].get("200", 0) > 0
 

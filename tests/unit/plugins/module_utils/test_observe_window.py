@@ -188,6 +188,17 @@ def test_observer_health_timeout_is_unmeasured():
     assert result["phase"] == INCONCLUSIVE
 
 
+def test_observer_skips_ticks_missed_by_a_slow_sample():
+    clock = FakeClock()
+    script = Script(clock, [(0, 0), (10, 0), (20, 0), (30, 0), (40, 0)], [(7.0, None)])
+    script.probe = lambda: (clock.sleep(7.0), (7.0, None))[1]
+    result = Observer(dict(LIMITS, probes=1, max_p95_ms=None), script.scrape, script.probe, clock, clock.sleep).run()
+    assert result["phase"] == SUCCESSFUL
+    # samples start on the 5 s grid: 5 (probe until 12), then 15 (10 was missed), until 22 >= 20
+    assert clock.sleeps == [5.0, 7.0, 3.0, 7.0]
+    assert result["totals"]["samples"] == 2
+
+
 def test_observer_without_probes_and_a_restart_in_between():
     clock = FakeClock()
     script = Script(clock, [(100, 0), (140, 0), (20, 0), (60, 0), (100, 0)])
