@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import threading
@@ -24,6 +25,8 @@ log = logging.getLogger("clinic_service.http")
 # A failing database makes the clinic unusable; the other checks only degrade it.
 CRITICAL = ("database",)
 READY_CHECKS = ("database", "redis", "migrations", "warmup")
+# The api-errors fault (release 1.2.0-errors) fails one /api/appointments call in this many.
+API_ERRORS_EVERY = 2
 
 
 class RateLimiter:
@@ -80,6 +83,8 @@ class Clinic:
         # shared/faults/<flag>: a fault injected on purpose (tests, drills), see fault_from()
         self.faults_dir = cfg.path.parent / "faults"
         self.migrations = [path.stem for path in release_migrations()]
+        # /api/appointments calls, counted: the api-errors fault fails a fixed share of them.
+        self.appointment_calls = itertools.count(1)
         # No client-side retries: a probe must answer within its timeout, not after a backoff series.
         self.redis = redis.Redis(**cfg.redis, socket_timeout=1, socket_connect_timeout=1, retry=Retry(NoBackoff(), 0))
 
@@ -158,6 +163,23 @@ class Clinic:
         except psycopg2.Error:
             return 503, {"error": "database unavailable"}
 
+    def appointments(self) -> tuple[int, dict]:
+        """The appointments list; a release with the ``api-errors`` fault answers every
+        ``API_ERRORS_EVERY``-th call 500 (a deterministic share, on a path no smoke test calls)."""
+        call = next(self.appointment_calls)
+        if "api-errors" in RELEASE["faults"] and call % API_ERRORS_EVERY == 0:
+            log.error("appointments call %d failed (injected fault of release %s)", call, VERSION)
+            return 500, {"error": "appointments failed"}
+        try:
+            with contextlib.closing(db.connect(self.cfg.db)) as conn, conn.cursor() as cur:
+                cur.execute("SELECT to_regclass('appointments') IS NOT NULL")
+                if not cur.fetchone()[0]:
+                    return 404, {"error": "no appointments before 1.1.0"}
+                cur.execute("SELECT id, patient_id FROM appointments ORDER BY id")
+                return 200, {"appointments": [{"id": row[0], "patient": row[1]} for row in cur.fetchall()]}
+        except psycopg2.Error:
+            return 503, {"error": "database unavailable"}
+
 
 class Handler(BaseHTTPRequestHandler):
     server_version = "clinic-service"
@@ -212,6 +234,10 @@ class Handler(BaseHTTPRequestHandler):
             if not self._authorised():
                 return 401, {"error": "unauthorized"}
             return clinic.patients()
+        if path == "/api/appointments":
+            if not self._authorised():
+                return 401, {"error": "unauthorized"}
+            return clinic.appointments()
         if path == "/api/dev":
             if cfg.environment == "production":
                 return 403, {"error": "forbidden in production"}

@@ -3,7 +3,7 @@
 Commands: artifacts, up [--clinics N] [--layout production|release|blue_green], down [--purge],
 status [--json], restart CLINIC, stop-service CLINIC, start-service CLINIC, slot-restart CLINIC SLOT,
 slot-stop CLINIC SLOT, front-check CLINIC, front-reload CLINIC, container-migrate CLINIC VERSION,
-stop-db, start-db, stop-redis, start-redis, pids.
+stop-db, start-db, stop-redis, start-redis, pids, load CLINIC [--rps N] [--seconds S].
 The state directory is --state, else $MEDOPS_LAB_STATE, else lab/state/ in the checkout.
 """
 
@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import artifacts
+from . import artifacts, load
 from .hosts import HostError
 from .lab import LAYOUTS, Lab, LabError, state_dir
 from .servers import ServerError
@@ -57,6 +57,11 @@ def _parser() -> argparse.ArgumentParser:
                              help="run a release's migrations in a one-off container (the container clinic)")
     migrate.add_argument("clinic")
     migrate.add_argument("version")
+    traffic = sub.add_parser("load", parents=[state_opt],
+                             help="send steady /api/ traffic with the clinic's token, then print the answers by status")
+    traffic.add_argument("clinic")
+    traffic.add_argument("--rps", type=float, default=4.0, help="requests per second (default 4)")
+    traffic.add_argument("--seconds", type=float, default=60.0, help="for how long (default 60)")
     for name in SIMPLE_COMMANDS:
         sub.add_parser(name, parents=[state_opt], help=name.replace("-", " ").replace("db", "the lab PostgreSQL"))
     return parser
@@ -103,6 +108,15 @@ def run(args) -> int:
         print(json.dumps(getattr(lab, CLINIC_COMMANDS[args.command])(args.clinic)))
     elif args.command == "container-migrate":
         print(json.dumps(lab.container_migrate(args.clinic, args.version)))
+    elif args.command == "load":
+        clinic = lab.clinic(args.clinic)
+        try:
+            traffic = load.Load(clinic["base_url"], lab.read_secret(clinic["api_token_file"]), rps=args.rps)
+        except ValueError as exc:
+            raise LabError(str(exc)) from None
+        with traffic:
+            time.sleep(max(0.0, args.seconds))
+        print(json.dumps(traffic.snapshot()))
     elif args.command in SLOT_COMMANDS:
         print(json.dumps(getattr(lab, SLOT_COMMANDS[args.command])(args.clinic, args.slot)))
     else:

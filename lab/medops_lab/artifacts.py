@@ -28,6 +28,9 @@ RELEASES = {
     "1.2.0-bad": {"migrations": ["0001_initial", "0002_appointments"], "faults": ["ready-never-healthy"]},
     # Its last migration fails half way: only a database restore repairs the clinic.
     "1.2.0-badmigration": {"migrations": ["0001_initial", "0002_appointments", "0003_insurance_broken"], "faults": []},
+    # Healthy, passes the smoke tests, but answers 500 on every second /api/appointments call (a
+    # path no smoke test calls, the load generator's): only watching after the switch catches it.
+    "1.2.0-errors": {"migrations": ["0001_initial", "0002_appointments"], "faults": ["api-errors"]},
 }
 INITIAL_VERSION = "1.0.0"
 

@@ -17,6 +17,7 @@ import urllib.request
 from pathlib import Path
 
 from . import vault
+from .load import Load
 from .lab import LAB_DIR, http_json
 
 REPO = LAB_DIR.parent
@@ -104,6 +105,11 @@ class LabHandle:
         """clinic_db_password, clinic_redis_password, clinic_api_token of a clinic, decrypted from the
         lab's vault (the inventory hands them to Ansible encrypted)."""
         return vault.clinic_secrets(self.state, code)
+
+    def load(self, code: str, rps: float = 4.0) -> Load:
+        """Steady /api/ traffic on a clinic with its bearer token (start it with ``with``)."""
+        clinic = self.clinic(code)
+        return Load(clinic["base_url"], self.secret(clinic["api_token_file"]), rps=rps)
 
     def wait_for(self, code: str, path: str, status: int, timeout: float = 30.0) -> dict:
         """Poll until ``path`` answers ``status``; returns the body (raises with the last answer)."""

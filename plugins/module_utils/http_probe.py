@@ -35,6 +35,19 @@ ENDPOINT_KEYS = ("url", "name", "method", "headers", "body", "body_format", "sta
                  "body_regex", "allow_degraded", "interpret_body", "success_threshold")
 
 
+def http_client_argument_spec():
+    """The TLS and authentication options of the medops.runbook.http_client doc fragment."""
+    return dict(
+        validate_certs=dict(type="bool", default=True),
+        ca_path=dict(type="path"),
+        client_cert=dict(type="path"),
+        client_key=dict(type="path", no_log=False),
+        url_username=dict(type="str"),
+        url_password=dict(type="str", no_log=True),
+        bearer_token=dict(type="str", no_log=True),
+    )
+
+
 class ProbeConfigError(ValueError):
     """Bad options; the message is meant for the user as is."""
 

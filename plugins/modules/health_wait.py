@@ -243,11 +243,12 @@ msg:
 import gc
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.medops.runbook.plugins.module_utils.http_probe import ProbeConfigError, Prober, Waiter, build_endpoints
+from ansible_collections.medops.runbook.plugins.module_utils.http_probe import (
+    ProbeConfigError, Prober, Waiter, build_endpoints, http_client_argument_spec)
 
 
 def argument_spec():
-    return dict(
+    spec = dict(
         url=dict(type="str"),
         urls=dict(type="list", elements="raw"),
         method=dict(type="str", default="GET", choices=["GET", "HEAD", "POST", "PUT", "PATCH", "OPTIONS"]),
@@ -269,14 +270,9 @@ def argument_spec():
         follow_redirects=dict(type="str", default="safe", choices=["all", "safe", "none"]),
         use_proxy=dict(type="bool", default=True),
         return_body=dict(type="bool", default=False),
-        validate_certs=dict(type="bool", default=True),
-        ca_path=dict(type="path"),
-        client_cert=dict(type="path"),
-        client_key=dict(type="path", no_log=False),
-        url_username=dict(type="str"),
-        url_password=dict(type="str", no_log=True),
-        bearer_token=dict(type="str", no_log=True),
     )
+    spec.update(http_client_argument_spec())
+    return spec
 
 
 def main():

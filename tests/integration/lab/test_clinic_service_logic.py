@@ -22,4 +22,4 @@ def test_tarballs_are_reproducible(tmp_path):
     second = artifacts.build(tmp_path / "b")
     assert [r["sha256"] for r in first] == [r["sha256"] for r in second]
     assert all(r["changed"] for r in first) and not any(r["changed"] for r in artifacts.build(tmp_path / "a"))
-    assert [r["version"] for r in first] == ["1.0.0", "1.1.0", "1.2.0-bad", "1.2.0-badmigration"]
+    assert [r["version"] for r in first] == ["1.0.0", "1.1.0", "1.2.0-bad", "1.2.0-badmigration", "1.2.0-errors"]
