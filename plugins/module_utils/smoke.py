@@ -25,8 +25,8 @@ from ansible_collections.medops.runbook.plugins.module_utils.http_probe import (
 TEST_KEYS = ("name", "path", "url", "method", "status", "headers", "body", "body_format", "json",
              "headers_present", "headers_equal", "headers_match", "token_file")
 SEEN_CHARS = 60
-# Request headers whose values are secrets: never returned, never in a message.
-SECRET_HEADER = re.compile(r"auth|token|key|cookie|secret|password", re.IGNORECASE)
+# Request headers (and top-level JSON body keys) whose values are secrets: never returned, never in a message.
+SECRET_NAME = re.compile(r"auth|token|key|cookie|secret|password", re.IGNORECASE)
 
 
 class SmokeSpecError(ValueError):
@@ -113,6 +113,7 @@ def parse_test(test, index, base_url=None):
         "headers_equal": _header_map(test.get("headers_equal"), "headers_equal", where),
         "headers_match": patterns,
         "token_file": token_file,
+        "secrets": _secrets(headers, body),
     }
 
 
@@ -129,9 +130,17 @@ def url_path(url):
     return path.split("?", 1)[0].split("#", 1)[0]
 
 
+def _secrets(headers, body):
+    values = [value for name, value in headers.items() if SECRET_NAME.search(name)]
+    if isinstance(body, dict):
+        values += [str(value) for name, value in body.items() if SECRET_NAME.search(str(name)) and isinstance(value, (str, int))]
+    return [value for value in values if value]
+
+
 def secret_values(test):
-    """Request header values of a test that must never be shown (Authorization, cookies, keys)."""
-    return [value for name, value in test["headers"].items() if SECRET_HEADER.search(name) and value]
+    """Values a test sends that must never be shown: secret-looking request headers (Authorization,
+    cookies, keys) and top-level JSON body fields (password, token)."""
+    return list(test["secrets"])
 
 
 def read_token(path, reader):

@@ -19,8 +19,8 @@ description:
   - JSON conditions use the same paths and operators as the C(json_checks) option of M(medops.runbook.health_wait).
   - "Response bodies never leave the module: a failed JSON condition quotes at most 60 characters of
     the value found, and a failed header condition the header's value, shortened the same way.
-    Request header values whose names look secret (Authorization, cookies, keys, tokens) and tokens
-    read from O(tests[].token_file) are never returned."
+    Request header values whose names look secret (Authorization, cookies, keys, tokens), top-level JSON
+    body fields named so (password, token) and tokens read from a C(token_file) are never returned."
   - Never reports changed. Fails when a test fails, with a message naming each failed test.
 author:
   - medops.runbook contributors (@medops-runbook)

@@ -94,6 +94,8 @@ def test_only_a_short_excerpt_of_a_value_found_appears():
 def test_secret_request_headers_are_known_and_others_are_not():
     test = one(headers={"Authorization": "Bearer s3cr3t", "X-Api-Key": "k", "Accept": "application/json"})
     assert sorted(secret_values(test)) == ["Bearer s3cr3t", "k"]
+    login = one(method="POST", body={"user": "smoke", "password": "pw-1", "api_token": "t-2"})
+    assert sorted(secret_values(login)) == ["pw-1", "t-2"]
 
 
 def test_the_result_has_no_query_and_the_summary_names_each_failed_test():
