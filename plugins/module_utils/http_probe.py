@@ -35,6 +35,25 @@ ENDPOINT_KEYS = ("url", "name", "method", "headers", "body", "body_format", "sta
                  "body_regex", "allow_degraded", "interpret_body", "success_threshold")
 
 
+def http_client_argument_spec():
+    """The request, TLS and authentication options of the medops.runbook.http_client doc fragment."""
+    return dict(
+        follow_redirects=dict(type="str", default="safe", choices=["all", "safe", "none"]),
+        use_proxy=dict(type="bool", default=True),
+        validate_certs=dict(type="bool", default=True),
+        ca_path=dict(type="path"),
+        client_cert=dict(type="path"),
+        client_key=dict(type="path", no_log=False),
+        url_username=dict(type="str"),
+        url_password=dict(type="str", no_log=True),
+        bearer_token=dict(type="str", no_log=True),
+    )
+
+
+# AnsibleModule's required_by for those options.
+HTTP_CLIENT_REQUIRED_BY = {"client_key": "client_cert", "url_password": "url_username"}
+
+
 class ProbeConfigError(ValueError):
     """Bad options; the message is meant for the user as is."""
 

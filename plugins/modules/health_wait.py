@@ -124,15 +124,6 @@ options:
   max_interval:
     description: Upper bound of the interval when O(backoff) makes it grow.
     type: float
-  follow_redirects:
-    description: Which redirects to follow (as in M(ansible.builtin.uri)).
-    type: str
-    default: safe
-    choices: [all, safe, none]
-  use_proxy:
-    description: Use proxies from the environment.
-    type: bool
-    default: true
   return_body:
     description:
       - Return the last response body (RV(body), its first 4096 characters) and its parsed JSON (RV(json)),
@@ -243,11 +234,12 @@ msg:
 import gc
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.medops.runbook.plugins.module_utils.http_probe import ProbeConfigError, Prober, Waiter, build_endpoints
+from ansible_collections.medops.runbook.plugins.module_utils.http_probe import (
+    HTTP_CLIENT_REQUIRED_BY, ProbeConfigError, Prober, Waiter, build_endpoints, http_client_argument_spec)
 
 
 def argument_spec():
-    return dict(
+    spec = dict(
         url=dict(type="str"),
         urls=dict(type="list", elements="raw"),
         method=dict(type="str", default="GET", choices=["GET", "HEAD", "POST", "PUT", "PATCH", "OPTIONS"]),
@@ -266,17 +258,10 @@ def argument_spec():
         interval=dict(type="float", default=2),
         backoff=dict(type="float", default=1),
         max_interval=dict(type="float"),
-        follow_redirects=dict(type="str", default="safe", choices=["all", "safe", "none"]),
-        use_proxy=dict(type="bool", default=True),
         return_body=dict(type="bool", default=False),
-        validate_certs=dict(type="bool", default=True),
-        ca_path=dict(type="path"),
-        client_cert=dict(type="path"),
-        client_key=dict(type="path", no_log=False),
-        url_username=dict(type="str"),
-        url_password=dict(type="str", no_log=True),
-        bearer_token=dict(type="str", no_log=True),
     )
+    spec.update(http_client_argument_spec())
+    return spec
 
 
 def main():
@@ -284,7 +269,7 @@ def main():
         argument_spec=argument_spec(),
         mutually_exclusive=[("url", "urls"), ("bearer_token", "url_username")],
         required_one_of=[("url", "urls")],
-        required_by={"client_key": "client_cert", "url_password": "url_username"},
+        required_by=HTTP_CLIENT_REQUIRED_BY,
         supports_check_mode=True,
     )
     try:

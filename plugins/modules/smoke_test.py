@@ -50,15 +50,6 @@ options:
     description: Seconds to wait for one answer.
     type: float
     default: 10
-  follow_redirects:
-    description: Which redirects to follow (as in M(ansible.builtin.uri)).
-    type: str
-    default: none
-    choices: [all, safe, none]
-  use_proxy:
-    description: Use proxies from the environment.
-    type: bool
-    default: true
 extends_documentation_fragment:
   - medops.runbook.attributes
   - medops.runbook.http_client
@@ -123,32 +114,26 @@ msg:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.medops.runbook.plugins.module_utils.http_probe import ProbeConfigError, Prober
+from ansible_collections.medops.runbook.plugins.module_utils.http_probe import (
+    HTTP_CLIENT_REQUIRED_BY, ProbeConfigError, Prober, http_client_argument_spec)
 from ansible_collections.medops.runbook.plugins.module_utils.smoke import SmokeSpecError, parse_tests, result, run, secret_values, summary
 
 
 def argument_spec():
-    return dict(
+    spec = dict(
         tests=dict(type="list", elements="dict", required=True),
         base_url=dict(type="str"),
         timeout=dict(type="float", default=10),
-        follow_redirects=dict(type="str", default="none", choices=["all", "safe", "none"]),
-        use_proxy=dict(type="bool", default=True),
-        validate_certs=dict(type="bool", default=True),
-        ca_path=dict(type="path"),
-        client_cert=dict(type="path"),
-        client_key=dict(type="path", no_log=False),
-        url_username=dict(type="str"),
-        url_password=dict(type="str", no_log=True),
-        bearer_token=dict(type="str", no_log=True),
     )
+    spec.update(http_client_argument_spec())
+    return spec
 
 
 def main():
     module = AnsibleModule(
         argument_spec=argument_spec(),
         mutually_exclusive=[("bearer_token", "url_username")],
-        required_by={"client_key": "client_cert", "url_password": "url_username"},
+        required_by=HTTP_CLIENT_REQUIRED_BY,
         supports_check_mode=True,
     )
     params = module.params
