@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: smoke_test
 short_description: Run a list of HTTP smoke tests and report each one
-version_added: "0.2.0"
+version_added: "0.1.0"
 description:
   - "Sends each test of O(tests) once, in order, and judges its answer: the status code, JSON-path
     conditions on the body, headers that must be present, equal a value or match a regular expression."
