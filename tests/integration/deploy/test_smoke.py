@@ -6,11 +6,12 @@ The tests share the session lab and run in file order; each states the versions 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from harness.ansible import run_playbook
+from harness.ansible import run_module, run_playbook
 from test_deploy import CODES, DEPLOY, ROLLBACK, drop_kept_databases, record
 
 pytestmark = pytest.mark.lab
@@ -74,3 +75,28 @@ def test_rollback_playbook_runs_the_smoke_tests_and_reports_a_target_that_fails_
     last = record(lab, "kin")[-1]
     assert (last["outcome"], last["version_to"], last["rollback_smoke"]) == ("success", "1.1.0", "passed")
     assert lab.version("kin") == "1.1.0"
+
+
+def test_the_module_sends_a_token_file_and_a_login_body_and_returns_neither(lab, tmp_path):
+    """medops.runbook.smoke_test straight against kin's service: a bearer token read from a file, a
+    login POST with a JSON body, JSON-path and header-value checks; the token appears nowhere in the
+    result (its invocation included)."""
+    token = lab.clinic_secrets("kin")["clinic_api_token"]
+    good, wrong = tmp_path / "token", tmp_path / "wrong"
+    good.write_text(token + "\n")
+    wrong.write_text("not-the-token\n")
+    tests = [
+        {"name": "token from a file", "path": "/api/patients", "token_file": str(good)},
+        {"name": "login", "path": "/api/login", "method": "POST", "body": {"user": "smoke", "token": token},
+         "json": ["authenticated == true", {"path": "clinic", "equals": "kin"}],
+         "headers_equal": {"Content-Type": "application/json"}, "headers_match": {"X-RateLimit-Limit": "^[0-9]+$"}},
+        {"name": "another token is refused", "path": "/api/patients", "token_file": str(wrong)},
+        {"name": "login with another token", "path": "/api/login", "method": "POST", "body": {"user": "smoke", "token": "nope"},
+         "json": ["authenticated == true"]},
+    ]
+    result = run_module("smoke_test", {"base_url": lab.url("kin"), "tests": tests})
+    assert [r["passed"] for r in result["results"]] == [True, True, False, False], result["results"]
+    assert result["failed_tests"] == ["another token is refused", "login with another token"]
+    assert result["results"][2]["failures"] == ["expected HTTP 200, got 401"]
+    assert result["results"][3]["failures"] == ["expected HTTP 200, got 401", "authenticated == true (got false)"]
+    assert token not in json.dumps(result, default=str) and token not in result["_run"].output
