@@ -17,11 +17,6 @@ def test_every_option_is_documented_with_its_type_and_default():
     assert_documented_like_spec(smoke_test, ModuleDocFragment)
 
 
-def test_secrets_are_no_log():
-    spec = smoke_test.argument_spec()
-    assert spec["bearer_token"]["no_log"] and spec["url_password"]["no_log"]
-
-
 def run_main(capsys, args):
     with patch_module_args(args), pytest.raises(SystemExit):
         smoke_test.main()
