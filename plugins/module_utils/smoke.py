@@ -101,10 +101,10 @@ def parse_test(test, index, base_url=None):
     if token_file is not None and (not isinstance(token_file, str) or not token_file.strip()):
         raise SmokeSpecError("%s: token_file must be a path" % where)
     return {
-        "name": str(test.get("name") or "%s %s" % (method, path or url)),
+        "name": str(test.get("name") or "%s %s" % (method, url_path(url))),
         "method": method,
         "url": url,
-        "path": path if path else url_path(url),
+        "path": url_path(url),
         "headers": headers,
         "data": data,
         "status_codes": codes,

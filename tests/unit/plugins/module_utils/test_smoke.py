@@ -101,6 +101,8 @@ def test_secret_request_headers_are_known_and_others_are_not():
 def test_the_result_has_no_query_and_the_summary_names_each_failed_test():
     test = parse_test({"name": "q", "url": BASE + "/api/x?token=abc"}, 0, BASE)
     assert url_path(test["url"]) == "/api/x" and test["path"] == "/api/x"
+    unnamed = parse_test({"path": "/api/y?key=abc"}, 0, BASE)
+    assert (unnamed["path"], unnamed["name"]) == ("/api/y", "GET /api/y")
     results = [result(test, 500, ["expected HTTP 200, got 500"]), result(one(name="ok"), 200, [])]
     assert summary(results) == "smoke test 'q' (GET /api/x): expected HTTP 200, got 500"
     assert summary(results[1:]) == "1 smoke test(s) passed"
