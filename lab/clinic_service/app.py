@@ -189,7 +189,19 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802 (http.server naming)
         started = time.monotonic()
         path = self.path.split("?", 1)[0].rstrip("/") or "/"
-        status, body = self.route(path)
+        self.answer(path, *self.route(path), started=started)
+
+    do_HEAD = do_GET
+
+    def do_POST(self):  # noqa: N802 (http.server naming)
+        started = time.monotonic()
+        path = self.path.split("?", 1)[0].rstrip("/") or "/"
+        length = int(self.headers.get("Content-Length") or 0)
+        data = self.rfile.read(min(length, 65536)) if length > 0 else b""
+        status, body = self.login(data) if path == "/api/login" else (404, {"error": "not found"})
+        self.answer(path, status, body, started=started)
+
+    def answer(self, path: str, status: int, body, started: float) -> None:
         remaining = self.clinic.limiter.hit(self.client_address[0], path.startswith("/api/"))
         if remaining < 0 and path.startswith("/api/"):
             status, body = 429, {"error": "rate limit exceeded"}
@@ -207,8 +219,6 @@ class Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(payload)
         log.info("%s %s %d %.1fms", self.command, path, status, (time.monotonic() - started) * 1000)
-
-    do_HEAD = do_GET
 
     def route(self, path: str) -> tuple[int, dict | str]:
         clinic, cfg = self.clinic, self.clinic.cfg
@@ -243,6 +253,19 @@ class Handler(BaseHTTPRequestHandler):
                 return 403, {"error": "forbidden in production"}
             return 200, {"dev": True}
         return 404, {"error": "not found"}
+
+    def login(self, data: bytes) -> tuple[int, dict]:
+        """POST /api/login {"user": ..., "token": <the clinic's API token>}: seed 004's login check."""
+        try:
+            doc = json.loads(data.decode("utf-8") or "null")
+        except ValueError:
+            doc = None
+        if not isinstance(doc, dict) or not isinstance(doc.get("user"), str):
+            return 400, {"error": "expected a JSON object with user and token"}
+        token = self.clinic.cfg.api_token
+        if not token or doc.get("token") != token:
+            return 401, {"authenticated": False}
+        return 200, {"authenticated": True, "user": doc["user"], "clinic": self.clinic.cfg.clinic}
 
     def _authorised(self) -> bool:
         header = self.headers.get("Authorization", "")

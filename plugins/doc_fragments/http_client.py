@@ -11,6 +11,15 @@ class ModuleDocFragment(object):
     # TLS and authentication options of modules that talk HTTP(S) through ansible.module_utils.urls.
     DOCUMENTATION = r"""
 options:
+  follow_redirects:
+    description: Which redirects to follow (as in M(ansible.builtin.uri)).
+    type: str
+    default: safe
+    choices: [all, safe, none]
+  use_proxy:
+    description: Use proxies from the environment.
+    type: bool
+    default: true
   validate_certs:
     description: Verify the server's TLS certificate. Prefer O(ca_path) to turning this off.
     type: bool

@@ -36,8 +36,10 @@ ENDPOINT_KEYS = ("url", "name", "method", "headers", "body", "body_format", "sta
 
 
 def http_client_argument_spec():
-    """The TLS and authentication options of the medops.runbook.http_client doc fragment."""
+    """The request, TLS and authentication options of the medops.runbook.http_client doc fragment."""
     return dict(
+        follow_redirects=dict(type="str", default="safe", choices=["all", "safe", "none"]),
+        use_proxy=dict(type="bool", default=True),
         validate_certs=dict(type="bool", default=True),
         ca_path=dict(type="path"),
         client_cert=dict(type="path"),
@@ -46,6 +48,10 @@ def http_client_argument_spec():
         url_password=dict(type="str", no_log=True),
         bearer_token=dict(type="str", no_log=True),
     )
+
+
+# AnsibleModule's required_by for those options.
+HTTP_CLIENT_REQUIRED_BY = {"client_key": "client_cert", "url_password": "url_username"}
 
 
 class ProbeConfigError(ValueError):
@@ -196,8 +202,10 @@ def _flag(value, name, where):
 class Answer(object):
     """What one probe saw. ``hard`` marks failures that waiting rarely cures (refused, DNS, TLS)."""
 
-    def __init__(self, status=None, body="", content_type="", error=None, hard=False, latency=0.0):
+    def __init__(self, status=None, body="", content_type="", error=None, hard=False, latency=0.0, headers=None):
         self.status = status
+        # Response headers, names lower-cased (the smoke tests judge them; health_wait does not).
+        self.headers = headers or {}
         self.body = body
         self.content_type = content_type
         self.error = error
@@ -208,6 +216,11 @@ class Answer(object):
 def _read(response):
     data = response.read(MAX_BODY_BYTES) if response is not None else b""
     return (data or b"").decode("utf-8", "replace")
+
+
+def _lower_keys(headers):
+    """Response headers as a plain dict, names lower-cased (a repeated header keeps its last value)."""
+    return dict((str(name).lower(), str(value)) for name, value in headers.items())
 
 
 def _classify_error(exc):
@@ -282,7 +295,8 @@ class Prober(object):
                 body = _read(response)
             finally:
                 response.close()
-            return Answer(response.status, body, response.headers.get("Content-Type", ""), latency=time.monotonic() - start)
+            return Answer(response.status, body, response.headers.get("Content-Type", ""), latency=time.monotonic() - start,
+                          headers=_lower_keys(response.headers))
         except HTTPError as exc:
             # urllib raises for 4xx/5xx: for a health check these are answers, not errors.
             try:
@@ -290,7 +304,8 @@ class Prober(object):
             except Exception:  # pylint: disable=broad-except
                 body = ""
             headers = exc.headers or {}
-            return Answer(exc.code, body, headers.get("Content-Type", ""), latency=time.monotonic() - start)
+            return Answer(exc.code, body, headers.get("Content-Type", ""), latency=time.monotonic() - start,
+                          headers=_lower_keys(headers))
         except (URLError, socket.timeout, TimeoutError, ssl.SSLError, ssl.CertificateError, OSError) as exc:
             message, hard = _classify_error(exc)
             return Answer(error=message, hard=hard, latency=time.monotonic() - start)

@@ -20,7 +20,7 @@ from ansible.module_utils.urls import Request
 EVENTS = ("start", "result", "summary")
 GOOD_OUTCOMES = ("success", "unchanged", "passed")
 DETAIL_FIELDS = ("version", "version_before", "version_after", "backup", "seconds", "failed_step", "reason",
-                 "queues_resumed", "database_kept", "rows_since_backup", "operator", "target")
+                 "queues_resumed", "database_kept", "rows_since_backup", "operator", "target", "rollback_smoke")
 TEXT_LIMIT = 300
 PAGERDUTY_SUMMARY_LIMIT = 1024
 
@@ -121,6 +121,9 @@ def describe(params):
     if outcome not in GOOD_OUTCOMES:
         text += " at step %s" % details["failed_step"] if details.get("failed_step") else ""
         text += " (%s)" % details["reason"] if details.get("reason") else ""
+    # The smoke tests after a rollback: the release rolled back to may fail them too.
+    if details.get("rollback_smoke") not in (None, "passed"):
+        text += "; %s" % details["rollback_smoke"]
     common.update(clinic=clinic, outcome=outcome, ok=outcome in GOOD_OUTCOMES, details=details)
     return text + run_note, common
 

@@ -124,15 +124,6 @@ options:
   max_interval:
     description: Upper bound of the interval when O(backoff) makes it grow.
     type: float
-  follow_redirects:
-    description: Which redirects to follow (as in M(ansible.builtin.uri)).
-    type: str
-    default: safe
-    choices: [all, safe, none]
-  use_proxy:
-    description: Use proxies from the environment.
-    type: bool
-    default: true
   return_body:
     description:
       - Return the last response body (RV(body), its first 4096 characters) and its parsed JSON (RV(json)),
@@ -244,7 +235,7 @@ import gc
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.medops.runbook.plugins.module_utils.http_probe import (
-    ProbeConfigError, Prober, Waiter, build_endpoints, http_client_argument_spec)
+    HTTP_CLIENT_REQUIRED_BY, ProbeConfigError, Prober, Waiter, build_endpoints, http_client_argument_spec)
 
 
 def argument_spec():
@@ -267,8 +258,6 @@ def argument_spec():
         interval=dict(type="float", default=2),
         backoff=dict(type="float", default=1),
         max_interval=dict(type="float"),
-        follow_redirects=dict(type="str", default="safe", choices=["all", "safe", "none"]),
-        use_proxy=dict(type="bool", default=True),
         return_body=dict(type="bool", default=False),
     )
     spec.update(http_client_argument_spec())
@@ -280,7 +269,7 @@ def main():
         argument_spec=argument_spec(),
         mutually_exclusive=[("url", "urls"), ("bearer_token", "url_username")],
         required_one_of=[("url", "urls")],
-        required_by={"client_key": "client_cert", "url_password": "url_username"},
+        required_by=HTTP_CLIENT_REQUIRED_BY,
         supports_check_mode=True,
     )
     try:

@@ -51,14 +51,15 @@ options:
   outcome:
     description:
       - The clinic's outcome for a V(result) event, for example V(success), V(unchanged), V(passed), V(failed),
-        V(rolled_back), V(rollback_failed).
+        V(rolled_back), V(rollback_failed), V(smoke_failed) (a rollback whose target fails its smoke tests).
     type: str
   details:
     description:
       - Facts about the clinic's run for a V(result) event. Only C(version), C(version_before), C(version_after),
         C(backup), C(seconds), C(failed_step), C(reason), C(queues_resumed), C(database_kept),
-        C(rows_since_backup) (table to row count), C(operator) and C(target) are sent; strings are cut to
-        300 characters.
+        C(rows_since_backup) (table to row count), C(operator), C(target) and C(rollback_smoke) (the smoke
+        tests' verdict on a release rolled back to, quoted in the text unless V(passed)) are sent; strings are
+        cut to 300 characters.
     type: dict
     default: {}
   clinics:

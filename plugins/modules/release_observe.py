@@ -202,7 +202,8 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.medops.runbook.plugins.module_utils.health_body import evaluate
-from ansible_collections.medops.runbook.plugins.module_utils.http_probe import ProbeConfigError, Prober, build_endpoints, http_client_argument_spec
+from ansible_collections.medops.runbook.plugins.module_utils.http_probe import (
+    HTTP_CLIENT_REQUIRED_BY, ProbeConfigError, Prober, build_endpoints, http_client_argument_spec)
 from ansible_collections.medops.runbook.plugins.module_utils.observe_window import (
     BREACH, INCONCLUSIVE, MetricsError, Observer, read_counters)
 
@@ -298,7 +299,7 @@ def main():
     module = AnsibleModule(
         argument_spec=argument_spec(),
         mutually_exclusive=[("bearer_token", "url_username")],
-        required_by={"client_key": "client_cert", "url_password": "url_username"},
+        required_by=HTTP_CLIENT_REQUIRED_BY,
         supports_check_mode=True,
     )
     params = module.params
@@ -306,7 +307,7 @@ def main():
         limits = check_limits(params)
         metrics = endpoint(params, params["metrics_url"], [200], "metrics_url")
         health = endpoint(params, params["health_url"], params["health_status_codes"], "health_url") if params["health_url"] else None
-        prober = Prober(dict(params, follow_redirects="safe", use_proxy=True))
+        prober = Prober(params)
     except ProbeConfigError as exc:
         module.fail_json(msg=str(exc), changed=False)
     if module.check_mode:

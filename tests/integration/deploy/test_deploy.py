@@ -199,6 +199,7 @@ def test_bad_release_stops_at_the_canary_and_rolls_it_back(lab):
         assert (record(lab, code), backups(lab, code)) == untouched[code], f"{code} was touched"
     last = record(lab, "kin")[-1]
     assert last["outcome"] == "rolled_back" and last["failed_step"] == "verify"
+    assert last["rollback_smoke"] == "passed", "the inventory's smoke tests ran on the release rolled back to"
     assert (Path(lab.clinic("kin")["app_root"]) / "releases" / "1.2.0-bad" / ".medops-bad").exists()
     assert not queue_paused(lab, "kin")
     assert not (Path(lab.clinic("kin")["app_root"]) / "deploy.lock").exists()

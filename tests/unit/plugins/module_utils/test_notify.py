@@ -116,3 +116,11 @@ def test_quiet_success_only_resolves():
     assert set(quiet) == {"pagerduty"} and quiet["pagerduty"]["dedup_key"] == "medops:kin:backup_verify"
     loud = dict(build_messages(params(outcome="failed", playbook="backup_verify", announce_success=False)))
     assert set(loud) == {"webhook", "slack", "pagerduty"} and loud["pagerduty"]["event_action"] == "trigger"
+
+
+def test_a_rolled_back_release_that_fails_its_smoke_tests_is_said_so():
+    smoke = "the rolled-back release 1.1.0 FAILS its smoke tests: smoke test 'v' (GET /api/version): expected HTTP 200, got 500"
+    hook = dict(build_messages(params(details={"version_before": "1.1.0", "rollback_smoke": smoke})))["webhook"]
+    assert hook["text"].endswith("rolled_back; %s (run r1)" % smoke) and hook["details"]["rollback_smoke"] == smoke
+    passed = dict(build_messages(params(details={"version_before": "1.1.0", "rollback_smoke": "passed"})))["webhook"]
+    assert "FAILS" not in passed["text"] and passed["details"]["rollback_smoke"] == "passed"
