@@ -654,10 +654,11 @@ class Lab:
     def _container_rows(self, clinic: dict) -> list[dict]:
         return self.podman().containers(clinic["code"]) if "podman" in self.data else []
 
-    def _live_container(self, clinic: dict) -> dict | None:
-        """The container on the port the front sends traffic to."""
+    def _live_container(self, clinic: dict, rows: list[dict] | None = None) -> dict | None:
+        """The container (of ``rows``, else read now) on the port the front sends traffic to."""
         live = self.front(clinic).live_port()
-        return next((row for row in self._container_rows(clinic) if row["port"] == live), None)
+        rows = self._container_rows(clinic) if rows is None else rows
+        return next((row for row in rows if row["port"] == live), None)
 
     def _up_containers(self, clinic: dict) -> list[str]:
         """The live version's container runs on the front's port (made again if `down` removed it)."""
@@ -1092,9 +1093,10 @@ class Lab:
                 pid = slots[live]["pid"] if live else None
                 row = {"slots": slots, "live_slot": live, "front_pid": self._front_pid(clinic)}
             elif self.container(clinic):
-                live = self._live_container(clinic)
+                rows = self._container_rows(clinic)  # one `podman ps` for the live one and the listing
+                live = self._live_container(clinic, rows)
                 pid = live["pid"] if live and live["state"] == "running" else None
-                row = {"containers": self._container_rows(clinic), "front_pid": self._front_pid(clinic)}
+                row = {"containers": rows, "front_pid": self._front_pid(clinic)}
             else:
                 pid = self._service_pid(clinic)
             code, body = http_json(clinic["base_url"] + "/health") if pid else (None, {})

@@ -50,8 +50,9 @@ def http_client_argument_spec():
     )
 
 
-# AnsibleModule's required_by for those options.
+# AnsibleModule's required_by and mutually_exclusive for those options.
 HTTP_CLIENT_REQUIRED_BY = {"client_key": "client_cert", "url_password": "url_username"}
+HTTP_CLIENT_MUTUALLY_EXCLUSIVE = [("bearer_token", "url_username")]
 
 
 class ProbeConfigError(ValueError):

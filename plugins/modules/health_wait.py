@@ -235,7 +235,7 @@ import gc
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.medops.runbook.plugins.module_utils.http_probe import (
-    HTTP_CLIENT_REQUIRED_BY, ProbeConfigError, Prober, Waiter, build_endpoints, http_client_argument_spec)
+    HTTP_CLIENT_MUTUALLY_EXCLUSIVE, HTTP_CLIENT_REQUIRED_BY, ProbeConfigError, Prober, Waiter, build_endpoints, http_client_argument_spec)
 
 
 def argument_spec():
@@ -267,7 +267,7 @@ def argument_spec():
 def main():
     module = AnsibleModule(
         argument_spec=argument_spec(),
-        mutually_exclusive=[("url", "urls"), ("bearer_token", "url_username")],
+        mutually_exclusive=[("url", "urls")] + HTTP_CLIENT_MUTUALLY_EXCLUSIVE,
         required_one_of=[("url", "urls")],
         required_by=HTTP_CLIENT_REQUIRED_BY,
         supports_check_mode=True,

@@ -16,7 +16,7 @@ description:
   - Looks for processes whose command line matches O(pattern) (optionally only those of O(user)) in
     C(/proc), and, with O(port), opens one TCP connection to O(host):O(port).
   - Fails, naming what is wrong, when no process matches or the port refuses, unless
-    O(fail_on_problem=false) (then RV(problems) says it).
+    O(fail_on_problems=false) (then RV(problems) says it).
   - Linux only. Changes nothing; check mode runs the same checks.
 author:
   - medops.runbook contributors (@medops-runbook)
@@ -39,7 +39,7 @@ options:
     description: Seconds to wait for the connection.
     type: float
     default: 3
-  fail_on_problem:
+  fail_on_problems:
     description: Fail when no process matches or the port refuses. With V(false), only report.
     type: bool
     default: true
@@ -94,7 +94,7 @@ def main():
             port=dict(type="int"),
             host=dict(type="str", default="127.0.0.1"),
             timeout=dict(type="float", default=3),
-            fail_on_problem=dict(type="bool", default=True),
+            fail_on_problems=dict(type="bool", default=True),
         ),
         supports_check_mode=True,
     )
@@ -115,7 +115,7 @@ def main():
     open_ = port_open(params["host"], params["port"], params["timeout"]) if params["port"] else None
     found = problems(pids, params["pattern"], params["port"], open_)
     result = dict(changed=False, pids=pids, running=bool(pids), port_open=open_, problems=found)
-    if found and params["fail_on_problem"]:
+    if found and params["fail_on_problems"]:
         module.fail_json(msg="; ".join(found), **result)
     module.exit_json(**result)
 

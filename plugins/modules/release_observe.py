@@ -203,7 +203,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.medops.runbook.plugins.module_utils.health_body import evaluate
 from ansible_collections.medops.runbook.plugins.module_utils.http_probe import (
-    HTTP_CLIENT_REQUIRED_BY, ProbeConfigError, Prober, build_endpoints, http_client_argument_spec)
+    HTTP_CLIENT_MUTUALLY_EXCLUSIVE, HTTP_CLIENT_REQUIRED_BY, ProbeConfigError, Prober, build_endpoints, http_client_argument_spec)
 from ansible_collections.medops.runbook.plugins.module_utils.observe_window import (
     BREACH, INCONCLUSIVE, MetricsError, Observer, read_counters)
 
@@ -298,7 +298,7 @@ def make_probe(prober, health, params):
 def main():
     module = AnsibleModule(
         argument_spec=argument_spec(),
-        mutually_exclusive=[("bearer_token", "url_username")],
+        mutually_exclusive=HTTP_CLIENT_MUTUALLY_EXCLUSIVE,
         required_by=HTTP_CLIENT_REQUIRED_BY,
         supports_check_mode=True,
     )

@@ -115,7 +115,7 @@ msg:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.medops.runbook.plugins.module_utils.http_probe import (
-    HTTP_CLIENT_REQUIRED_BY, ProbeConfigError, Prober, http_client_argument_spec)
+    HTTP_CLIENT_MUTUALLY_EXCLUSIVE, HTTP_CLIENT_REQUIRED_BY, ProbeConfigError, Prober, http_client_argument_spec)
 from ansible_collections.medops.runbook.plugins.module_utils.smoke import SmokeSpecError, parse_tests, result, run, secret_values, summary
 
 
@@ -132,7 +132,7 @@ def argument_spec():
 def main():
     module = AnsibleModule(
         argument_spec=argument_spec(),
-        mutually_exclusive=[("bearer_token", "url_username")],
+        mutually_exclusive=HTTP_CLIENT_MUTUALLY_EXCLUSIVE,
         required_by=HTTP_CLIENT_REQUIRED_BY,
         supports_check_mode=True,
     )
