@@ -27,7 +27,10 @@ demo: deps venv lab-up ## start the three-clinic lab, deploy 1.1.0 (DEMO_VERSION
 	$(BIN)/ansible-playbook playbooks/deploy.yml -i inventories/lab -e deploy_version=$(DEMO_VERSION)
 	$(BIN)/ansible-playbook playbooks/health_check.yml -i inventories/lab
 
-STAGES := deps venv unit integration reliability molecule newcomer sanity lint build install-check
+# Stages joined by '+' run side by side (scripts/suite.sh): each keeps about one core busy. Never
+# side by side: integration and build (the packaging test builds into build/), sanity and
+# ansible-range (both run ansible-test).
+STAGES := deps venv unit integration reliability+molecule+lint newcomer+ansible-range sanity build install-check
 
 test: ## the whole suite (what CI runs): every stage timed, a table and the 15 slowest tests at the end
 	MAKE="$(MAKE)" bash scripts/suite.sh $(STAGES)
@@ -72,8 +75,13 @@ lab-status: ## per clinic: pid, port, version, health
 unit: venv ## unit tests (pure logic)
 	$(BIN)/pytest tests/unit $(JUNIT)
 
-integration: venv ## integration tests against real servers started by the tests
-	$(BIN)/pytest tests/integration $(JUNIT)
+# Integration tests on TEST_WORKERS pytest-xdist workers, each with its own session lab and
+# servers; a file's tests stay together on one worker, in file order (they share its lab). A
+# deploy keeps one core busy, so two workers use both cores of a 2-core machine.
+TEST_WORKERS ?= 2
+
+integration: venv ## integration tests against real servers started by the tests (TEST_WORKERS in parallel)
+	$(BIN)/pytest tests/integration -n $(TEST_WORKERS) --dist loadfile $(JUNIT)
 
 reliability: venv ## faults injected into real runs on the lab, with a summary table
 	$(BIN)/pytest tests/reliability $(JUNIT)
@@ -99,7 +107,7 @@ build: venv ## build the collection tarball into build/
 install-check: build ## install the tarball into a scratch collections path and use it from there
 	bash scripts/install-check.sh $(CURDIR)/$(VENV)
 
-ansible-range: ## the oldest claimed ansible-core (2.16) in a throwaway venv: unit tests, one lab deploy, sanity
+ansible-range: ## the oldest claimed ansible-core (2.16) in a virtualenv of its own: unit tests, one lab deploy, sanity
 	bash scripts/ansible-range.sh
 
 clean: ## remove build output (not the lab: use lab-down)

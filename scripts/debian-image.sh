@@ -18,6 +18,10 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 venv=${VENV:-$repo/.venv}
 
 build_id=$( { cat "$0"; echo "$suite $packages $pip_requirement"; } | sha256sum | cut -c1-16)
+# One build of an image at a time: stages and test workers that run side by side may all ask for
+# it; the second waits for the first and then finds the image up to date.
+exec 9>"${TMPDIR:-/tmp}/medops-image-$(printf %s "$image" | tr -c 'A-Za-z0-9.-' '_').lock"
+flock 9
 current=$(podman image inspect --format '{{ index .Labels "medops.build" }}' "$image" 2>/dev/null || true)
 if [ "$current" = "$build_id" ] && [ "${MEDOPS_REBUILD_IMAGE:-0}" != 1 ]; then
   echo "$image is up to date (build $build_id)"

@@ -38,6 +38,7 @@ BY_CI = (
     "make reliability",
     "make molecule",
     "make newcomer",
+    "make ansible-range",
     "make sanity",
     "make lint",
     "make build install-check",
@@ -70,6 +71,11 @@ def make_variable(makefile: str, name: str) -> list[str]:
     """The words of a `NAME := ...` (or `?=`, `=`) line of the Makefile."""
     match = re.search(rf"^{name}\s*[:?]?=\s*([^#\n]*)", makefile, re.MULTILINE)
     return match.group(1).split() if match else []
+
+
+def make_stages(makefile: str) -> list[str]:
+    """The stages `make test` runs, one by one: a group ``a+b`` (run side by side) counts as both."""
+    return [stage for word in make_variable(makefile, "STAGES") for stage in word.split("+")]
 
 
 def make_recipe(makefile: str, target: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.readme import BY_CI, NEWCOMER, README, REPO, make_recipe, make_variable, readme_commands
+from harness.readme import BY_CI, NEWCOMER, README, REPO, make_recipe, make_stages, make_variable, readme_commands
 
 
 def test_every_readme_command_is_run_by_the_suite():
@@ -22,16 +22,23 @@ def test_newcomer_commands_run_in_readme_order():
 def test_ci_commands_are_make_test_and_its_stages():
     makefile = (REPO / "Makefile").read_text()
     assert "make test" in (REPO / ".ci" / "run").read_text().splitlines()
-    stages = make_variable(makefile, "STAGES")
+    stages = make_stages(makefile)
     assert "scripts/suite.sh $(STAGES)" in make_recipe(makefile, "test")
     for command in BY_CI:
         targets = command.split()[1:]
         assert all(t in ("test", "check") or t in stages for t in targets), f"{command}: not `make test` or one of its stages {stages}"
 
 
+def test_stages_side_by_side_share_no_files():
+    """The packaging test builds into build/; sanity and ansible-range both run ansible-test."""
+    groups = [set(word.split("+")) for word in make_variable((REPO / "Makefile").read_text(), "STAGES")]
+    for apart in ({"integration", "build"}, {"sanity", "ansible-range"}, {"build", "install-check"}):
+        assert not any(apart <= group for group in groups), f"{sorted(apart)} must not run side by side"
+
+
 def test_make_check_is_a_part_of_make_test():
     makefile = (REPO / "Makefile").read_text()
-    stages = make_variable(makefile, "STAGES")
+    stages = make_stages(makefile)
     check = make_recipe(makefile, "check").split("scripts/suite.sh", 1)[1].split()
     assert [s for s in check if s not in ("check-sanity", "check-deploy")] == ["unit", "lint"] and "sanity" in stages
     assert set(make_variable(makefile, "CHECK_SANITY")) and "scripts/sanity.sh" in make_recipe(makefile, "check-sanity")
