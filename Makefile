@@ -40,7 +40,7 @@ CHECK_SANITY ?= compile pep8 shellcheck yamllint validate-modules runtime-metada
 CHECK_DEPLOY ?= tests/integration/deploy/test_deploy.py::test_deploy_1_1_0_to_every_clinic_loses_no_job
 
 check: venv ## the inner loop: unit tests, ansible-lint, fast sanity tests, one lab deploy; timed
-	MAKE="$(MAKE)" bash scripts/suite.sh unit lint check-sanity check-deploy
+	MAKE="$(MAKE)" bash scripts/suite.sh unit check-deploy+lint+check-sanity
 
 check-sanity: venv ## the fast ansible-test sanity tests (CHECK_SANITY)
 	VENV=$(CURDIR)/$(VENV) bash scripts/sanity.sh $(addprefix --test ,$(CHECK_SANITY))

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
+from harness.modargs import patch_module_args
 from harness.fakes import assert_documented_like_spec
 from ansible_collections.medops.runbook.plugins.modules import notify
 
