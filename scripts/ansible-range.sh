@@ -45,7 +45,9 @@ make_venv() {
   local pins
   mapfile -t pins < <(grep -E '^(pytest|pytest-timeout|bullmq)==' requirements-dev.txt)
   "$venv/bin/python" -m pip install -q "ansible-core==$core" -r requirements.txt "${pins[@]}" || return 1
-  "$venv/bin/ansible" --version | head -1
+  # Not piped into head: ansible fails with a broken pipe when its reader leaves early.
+  "$venv/bin/ansible" --version >"$scratch/ansible-version" || return 1
+  head -1 "$scratch/ansible-version"
 }
 
 unit() {
@@ -63,7 +65,12 @@ deploy() (  # a subshell: the exports stay in it
 )
 
 sanity() {
-  VENV="$venv" bash scripts/sanity.sh
+  # A home of its own: ansible-test keeps its sanity virtualenvs and pip bootstrap under ~/.ansible,
+  # keyed by requirements that may be the same as the project's own ansible-test's, and `make test`
+  # runs this stage beside `make sanity`. It is kept between runs, as ~/.ansible is.
+  local home=${MEDOPS_RANGE_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/medops-ansible-range}
+  mkdir -p "$home"
+  HOME=$home PIP_CACHE_DIR=${PIP_CACHE_DIR:-$home/pip} VENV="$venv" bash scripts/sanity.sh
 }
 
 step "virtualenv (ansible-core $core)" make_venv

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from harness.ansible import run_module
+from harness.ansible import run_module, run_module_cases
 from harness.podman import clinic_containers, remove_containers
 from medops_lab.servers import free_port, wait_for_port
 
@@ -201,8 +201,9 @@ def test_bad_input_fails_before_any_call(podman_api, release_images, clinic):
         ({"state": "present", "version": "1.0.0", "image": " "}, "state=present needs image"),
         ({"version": "1.0.0", "ports": [8000, 8001], "registry_username": "ops"}, "go together"),
     ]
-    for extra, message in cases:
-        result = run_module("container_release", args(podman_api, release_images, clinic, **extra))
+    results = run_module_cases("container_release", [extra for extra, _message in cases],
+                               shared=args(podman_api, release_images, clinic))
+    for (extra, message), result in zip(cases, results):
         assert result.get("failed") and message in result["msg"], (extra, result.get("msg"))
         assert "Traceback" not in result["_run"].output
 

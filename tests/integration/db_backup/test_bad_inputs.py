@@ -4,28 +4,7 @@ from __future__ import annotations
 
 import json
 
-from harness.ansible import run_playbook
-
-PLAYBOOK = """\
-- hosts: localhost
-  connection: local
-  gather_facts: false
-  tasks:
-    - name: Call db_backup with a bad input
-      # The password is added here, not in the loop item, which Ansible echoes as it is.
-      medops.runbook.db_backup: "{{ {'login_password': password} | combine(item) }}"
-      loop: "{{ cases }}"
-      loop_control:
-        label: "case {{ index }}"
-        index_var: index
-      register: results
-      ignore_errors: true
-    - name: Save the results
-      ansible.builtin.copy:
-        content: "{{ results.results | to_json }}"
-        dest: "{{ result_path }}"
-        mode: "0600"
-"""
+from harness.ansible import run_module_cases
 
 
 def cases(pg_server, tmp_path):
@@ -61,18 +40,13 @@ def cases(pg_server, tmp_path):
 
 def test_every_bad_input_fails_clearly_without_traceback(pg_server, tmp_path):
     table = cases(pg_server, tmp_path)
-    playbook = tmp_path / "bad.yml"
-    playbook.write_text(PLAYBOOK)
-    result_path = tmp_path / "results.json"
-    run = run_playbook(playbook, inventory="localhost,",
-                       extra_vars={"cases": [case[0] for case in table], "result_path": str(result_path),
-                                   "password": pg_server.password})
-    results = json.loads(result_path.read_text())
+    results = run_module_cases("db_backup", [case[0] for case in table], shared={"login_password": pg_server.password})
     assert len(results) == len(table) >= 10
     for (args, expected), result in zip(table, results):
         assert result.get("failed") is True, (args, result.get("msg"))
         assert expected in result["msg"], (expected, result["msg"])
         assert "Traceback" not in result["msg"] and "Traceback" not in str(result.get("exception", "")), result.get("exception")
-        assert pg_server.password not in json.dumps(result)
+        assert pg_server.password not in json.dumps({k: v for k, v in result.items() if k != "_run"})
+    run = results[0]["_run"]
     assert "Traceback" not in run.output and pg_server.password not in run.output
     assert not (tmp_path / "dest").exists()

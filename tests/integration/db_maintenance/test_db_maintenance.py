@@ -4,7 +4,7 @@ import contextlib
 
 import pytest
 
-from harness.ansible import run_module
+from harness.ansible import run_module, run_module_cases
 
 
 def _connection(pg_server, database):
@@ -142,9 +142,15 @@ BAD_INPUTS = [
 ]
 
 
+@pytest.fixture(scope="module")
+def bad_input_results():
+    """Every bad input, each its own module call, in one ansible-playbook run."""
+    return run_module_cases("db_maintenance", [args for args, _message in BAD_INPUTS])
+
+
 @pytest.mark.parametrize("args,message", BAD_INPUTS)
-def test_bad_input_is_refused_clearly(args, message):
-    result = run_module("db_maintenance", args)
+def test_bad_input_is_refused_clearly(bad_input_results, args, message):
+    result = bad_input_results[BAD_INPUTS.index((args, message))]
     assert result.get("failed") is True
     assert message in result["msg"]
     assert "Traceback" not in result["_run"].output

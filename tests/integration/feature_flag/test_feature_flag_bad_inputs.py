@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.ansible import run_module
+from harness.ansible import run_module_cases
 
 ENV = b"# app\nFEATURE_FLAG_NEW_UI=false\n"
 
@@ -33,18 +33,29 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("label,args,message", CASES, ids=[case[0] for case in CASES])
-def test_bad_input(tmp_path, label, args, message):
-    envfile = tmp_path / ".env"
-    envfile.write_bytes(ENV)
-    params = dict(name="new_ui", path=str(envfile))
-    params.update(args)
-    if params.get("path") == "DIR":
-        params["path"] = str(tmp_path)
-    params = {key: value for key, value in params.items() if value is not None}
-    result = run_module("feature_flag", params)
+@pytest.fixture(scope="module")
+def bad_runs(tmp_path_factory):
+    """Every case in one ansible-playbook run, each on an env file of its own: {label: (dir, result)}."""
+    dirs, cases = {}, []
+    for label, args, _message in CASES:
+        directory = tmp_path_factory.mktemp(label)
+        envfile = directory / ".env"
+        envfile.write_bytes(ENV)
+        params = dict(name="new_ui", path=str(envfile))
+        params.update(args)
+        if params.get("path") == "DIR":
+            params["path"] = str(directory)
+        dirs[label] = directory
+        cases.append({key: value for key, value in params.items() if value is not None})
+    results = run_module_cases("feature_flag", cases)
+    return {label: (dirs[label], result) for (label, _args, _message), result in zip(CASES, results)}
+
+
+@pytest.mark.parametrize("label,message", [(label, message) for label, _args, message in CASES], ids=[case[0] for case in CASES])
+def test_bad_input(bad_runs, label, message):
+    directory, result = bad_runs[label]
     assert result["failed"] is True, label
     assert message in result["msg"], result["msg"]
     assert "Traceback" not in result["_run"].output
-    assert envfile.read_bytes() == ENV
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".env"]
+    assert (directory / ".env").read_bytes() == ENV
+    assert sorted(p.name for p in directory.iterdir()) == [".env"]

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from harness.ansible import run_module
+from harness.ansible import run_module, run_module_cases
 from harness.http import Reply
 from medops_lab.servers import free_port
 
@@ -195,7 +195,7 @@ def test_check_mode_probes_and_says_so(http_service):
     assert "check mode" in result["msg"] and len(svc.requests) == 1
 
 
-@pytest.mark.parametrize("args, message", [
+BAD_INPUTS = [
     ({"url": "http://127.0.0.1:1/h", "timeout": -1}, "timeout must be greater than 0"),
     ({"url": "http://127.0.0.1:1/h", "wait_timeout": -3}, "wait_timeout must be 0 or more"),
     ({"url": "http://127.0.0.1:1/h", "interval": 0}, "interval must be greater than 0"),
@@ -212,9 +212,18 @@ def test_check_mode_probes_and_says_so(http_service):
     ({"url": "http://127.0.0.1:1/h", "timeout": "soon"}, "timeout"),
     ({"url": "http://127.0.0.1:1/h", "urls": ["http://127.0.0.1:1/h"]}, "mutually exclusive: url|urls"),
     ({"url": "http://127.0.0.1:1/h", "bogus_option": 1}, "Unsupported parameters"),
-])
-def test_bad_input_is_a_clear_message(args, message):
-    result = run_module("health_wait", args)
+]
+
+
+@pytest.fixture(scope="module")
+def bad_input_results():
+    """Every bad input, each its own module call, in one ansible-playbook run."""
+    return run_module_cases("health_wait", [args for args, _message in BAD_INPUTS])
+
+
+@pytest.mark.parametrize("args, message", BAD_INPUTS)
+def test_bad_input_is_a_clear_message(bad_input_results, args, message):
+    result = bad_input_results[BAD_INPUTS.index((args, message))]
     assert result["failed"] and not result.get("changed")
     assert message in result["msg"]
     assert "Traceback" not in result["_run"].output

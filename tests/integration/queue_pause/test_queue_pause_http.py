@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
-from harness.ansible import run_module
+from harness.ansible import run_module, run_module_cases
 from harness.http import Reply
 from medops_lab.servers import free_port
 from qp_support import redis_args
@@ -150,8 +149,7 @@ def test_bad_inputs_fail_clearly(redis_server, http_service):
         (dict(redis, redis_url="http://127.0.0.1:6379/0"), "must start with redis://"),
         (dict(backend="http", state="paused", queues=["a", "b"], pause_url=url), "no {queue} placeholder"),
     ]
-    with ThreadPoolExecutor(4) as pool:
-        results = list(pool.map(lambda case: run_module("queue_pause", case[0]), cases))
+    results = run_module_cases("queue_pause", [case[0] for case in cases])
     for (args, expected), result in zip(cases, results):
         output = result["_run"].output
         assert result.get("failed") is True, (args, result)

@@ -4,7 +4,7 @@ import subprocess
 
 import pytest
 
-from harness.ansible import run_module
+from harness.ansible import run_module, run_module_cases
 from harness.http import Reply
 
 
@@ -36,7 +36,7 @@ def test_reports_days_left_and_fails_on_the_expiring_one(tls_services):
     assert not report.get("failed") and report["certificates"][0]["ok"] is False
 
 
-@pytest.mark.parametrize("endpoints,message", [
+BAD_ENDPOINTS = [
     (["http://example.invalid/"], "only https URLs carry a certificate"),
     (["127.0.0.1"], "expected host:port"),
     (["127.0.0.1:99999"], "expected host:port"),
@@ -47,9 +47,18 @@ def test_reports_days_left_and_fails_on_the_expiring_one(tls_services):
     ([":443"], "expected host:port"),
     (["127.0.0.1:https"], "expected host:port"),
     (["127.0.0.1:443", "nothing"], "expected host:port"),
-])
-def test_bad_endpoints(endpoints, message):
-    result = run_module("tls_expiry", {"endpoints": endpoints})
+]
+
+
+@pytest.fixture(scope="module")
+def bad_endpoint_results():
+    """Every bad endpoint list, each its own module call, in one ansible-playbook run."""
+    return run_module_cases("tls_expiry", [{"endpoints": endpoints} for endpoints, _message in BAD_ENDPOINTS])
+
+
+@pytest.mark.parametrize("endpoints,message", BAD_ENDPOINTS)
+def test_bad_endpoints(bad_endpoint_results, endpoints, message):
+    result = bad_endpoint_results[BAD_ENDPOINTS.index((endpoints, message))]
     assert result["failed"] and message in result["msg"] and "Traceback" not in result["_run"].output
 
 
