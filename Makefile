@@ -27,10 +27,10 @@ demo: deps venv lab-up ## start the three-clinic lab, deploy 1.1.0 (DEMO_VERSION
 	$(BIN)/ansible-playbook playbooks/deploy.yml -i inventories/lab -e deploy_version=$(DEMO_VERSION)
 	$(BIN)/ansible-playbook playbooks/health_check.yml -i inventories/lab
 
-# Stages joined by '+' run side by side (scripts/suite.sh): each keeps about one core busy (molecule
-# two: its scenarios run in two lanes). Never side by side: integration and build (the packaging
-# test builds into build/).
-STAGES := deps venv unit integration reliability+molecule+lint newcomer+ansible-range+sanity build install-check
+# Stages joined by '+' run side by side (scripts/suite.sh): each keeps about one core busy, so the
+# others fill the second core while Molecule, the longest, runs. Never side by side: integration
+# and build (the packaging test builds into build/).
+STAGES := deps venv unit integration molecule+reliability+newcomer+lint ansible-range+sanity build install-check
 
 test: ## the whole suite (what CI runs): every stage timed, a table and the 15 slowest tests at the end
 	MAKE="$(MAKE)" bash scripts/suite.sh $(STAGES)

@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # Run the Molecule scenarios on podman containers against a lab started for the run:
 #   bash scripts/molecule.sh [scenario ...]        (default: every molecule/<role>/ scenario)
-#   MOLECULE_LANES=1 bash scripts/molecule.sh       (the default scenarios one after another)
 # The containers share the host's network, so the roles' modules, running inside them with the
 # container's python3, reach the lab's PostgreSQL, Redis and clinic service on loopback.
 # Needs root (podman, debootstrap for the first image build) and `make deps venv`.
@@ -11,33 +10,6 @@ venv=${VENV:-$repo/.venv}
 cd "$repo"
 
 bash scripts/build-target-image.sh
-
-# Without arguments the scenarios run in two lanes side by side (MOLECULE_LANES=2, the default),
-# each lane with a lab of its own: a scenario keeps one core busy, and a machine has two. The
-# lanes hold about the same work (rollback is the longest scenario); each lane's output is
-# printed, whole, once both are over.
-if [ $# -eq 0 ] && [ "${MOLECULE_LANES:-2}" -gt 1 ]; then
-  logs=$(mktemp -d "${TMPDIR:-/tmp}/medops-molecule-lanes.XXXXXX")
-  trap 'rm -rf "$logs"' EXIT
-  lanes=("rollback maintenance" "deploy backup_verify health_check")
-  for file in molecule/*/molecule.yml; do  # a scenario added later joins the second lane
-    name=$(basename "$(dirname "$file")")
-    [[ " ${lanes[*]} " == *" $name "* ]] || lanes[1]+=" $name"
-  done
-  pids=()
-  for i in "${!lanes[@]}"; do
-    # shellcheck disable=SC2086  # a lane is a list of scenario names
-    MOLECULE_LANES=1 bash "$0" ${lanes[$i]} >"$logs/lane$i.log" 2>&1 &
-    pids+=($!)
-  done
-  status=0
-  for i in "${!lanes[@]}"; do wait "${pids[$i]}" || status=1; done
-  for i in "${!lanes[@]}"; do
-    echo "=== Molecule lane $((i + 1)): ${lanes[$i]}"
-    cat "$logs/lane$i.log"
-  done
-  exit $status
-fi
 
 scenarios=("$@")
 if [ ${#scenarios[@]} -eq 0 ]; then

@@ -2,6 +2,12 @@
 
 Each fixture starts its own server in a temporary directory and stops it afterwards; no test
 touches a server it did not start (the machine's standing services included).
+
+`make integration` runs the tests on two pytest-xdist workers (``--dist loadfile``): a file's tests
+run in order on one worker, and each worker has its own session fixtures (its own lab, PostgreSQL,
+Unleash...). Tests in different files may therefore run at the same time: anything a test makes
+outside its fixtures' directories (podman images and containers, system accounts, files in /tmp)
+must carry a name of its own, and a test may count only what it made itself.
 """
 
 from __future__ import annotations
