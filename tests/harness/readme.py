@@ -73,9 +73,14 @@ def make_variable(makefile: str, name: str) -> list[str]:
     return match.group(1).split() if match else []
 
 
+def suite_stages(words: list[str]) -> list[str]:
+    """scripts/suite.sh's stages one by one: a group ``a+b`` (run side by side) counts as both."""
+    return [stage for word in words for stage in word.split("+")]
+
+
 def make_stages(makefile: str) -> list[str]:
-    """The stages `make test` runs, one by one: a group ``a+b`` (run side by side) counts as both."""
-    return [stage for word in make_variable(makefile, "STAGES") for stage in word.split("+")]
+    """The stages `make test` runs, one by one."""
+    return suite_stages(make_variable(makefile, "STAGES"))
 
 
 def make_recipe(makefile: str, target: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.readme import BY_CI, NEWCOMER, README, REPO, make_recipe, make_stages, make_variable, readme_commands
+from harness.readme import BY_CI, NEWCOMER, README, REPO, make_recipe, make_stages, make_variable, readme_commands, suite_stages
 
 
 def test_every_readme_command_is_run_by_the_suite():
@@ -39,7 +39,7 @@ def test_stages_side_by_side_share_no_files():
 def test_make_check_is_a_part_of_make_test():
     makefile = (REPO / "Makefile").read_text()
     stages = make_stages(makefile)
-    check = [s for word in make_recipe(makefile, "check").split("scripts/suite.sh", 1)[1].split() for s in word.split("+")]
+    check = suite_stages(make_recipe(makefile, "check").split("scripts/suite.sh", 1)[1].split())
     assert sorted(s for s in check if s not in ("check-sanity", "check-deploy")) == ["lint", "unit"] and "sanity" in stages
     assert set(make_variable(makefile, "CHECK_SANITY")) and "scripts/sanity.sh" in make_recipe(makefile, "check-sanity")
     deploy = make_variable(makefile, "CHECK_DEPLOY")
