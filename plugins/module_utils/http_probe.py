@@ -32,7 +32,7 @@ MSG_EXCERPT_CHARS = 200
 RETURNED_BODY_CHARS = 4096
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "OPTIONS")
 ENDPOINT_KEYS = ("url", "name", "method", "headers", "body", "body_format", "status_codes", "json_checks",
-                 "body_regex", "allow_degraded", "interpret_body", "success_threshold")
+                 "body_regex", "allow_degraded", "interpret_body", "success_threshold", "confirm")
 
 
 def http_client_argument_spec():
@@ -153,7 +153,7 @@ def _endpoint(entry, params, where):
     unknown = sorted(set(entry) - set(ENDPOINT_KEYS))
     if unknown:
         raise ProbeConfigError("%s: unknown key(s) %s; allowed: %s" % (where, ", ".join(unknown), ", ".join(ENDPOINT_KEYS)))
-    merged = dict((key, params.get(key)) for key in ENDPOINT_KEYS if key not in ("url", "name"))
+    merged = dict((key, params.get(key)) for key in ENDPOINT_KEYS if key not in ("url", "name", "confirm"))
     merged.update((k, v) for k, v in entry.items() if v is not None)
     url = _check_url(entry.get("url"), where)
     method = str(merged["method"] or "GET").upper()
@@ -176,13 +176,15 @@ def _endpoint(entry, params, where):
         checks = [parse_check(c, "%s json_checks[%d]" % (where, i)) for i, c in enumerate(raw_checks)]
     except CheckSpecError as exc:
         raise ProbeConfigError(str(exc))
+    confirm = _flag(entry.get("confirm", False), "confirm", where)
     return {
         "name": str(entry.get("name") or url),
         "url": url,
         "method": method,
         "headers": headers,
         "data": _encode_body(merged["body"], merged["body_format"], headers, where),
-        "success_threshold": threshold,
+        "success_threshold": 1 if confirm else threshold,  # a confirmation is probed once
+        "confirm": confirm,
         "expect": {
             "status_codes": _check_codes(merged["status_codes"], where),
             "checks": checks,
@@ -421,29 +423,43 @@ class Waiter(object):
         return min(timeout, max(remaining, min(timeout, 0.5)))
 
     def run(self):
-        params = self.params
         start = self.clock()
-        deadline = start + params["wait_timeout"]
+        deadline = start + self.params["wait_timeout"]
+        waited = [s for s in self.states if not s.endpoint["confirm"]]
+        if not waited or self._wait(waited, deadline):
+            self._confirm([s for s in self.states if s.endpoint["confirm"]], deadline)
+        return self.result(self.clock() - start)
+
+    def _wait(self, states, deadline):
+        """Probe ``states`` round after round until all are healthy (True) or the wait gives up."""
+        params = self.params
         delay = params["interval"]
         while True:
             round_start = self.clock()
-            for state in self.states:
+            for state in states:
                 if not state.healthy:
                     state.record(self.prober.probe(state.endpoint, self._timeout(deadline)))
-            if all(s.healthy for s in self.states):
-                break
-            hard = [s for s in self.states if params["failure_threshold"] and s.consecutive_hard >= params["failure_threshold"]]
+            if all(s.healthy for s in states):
+                return True
+            hard = [s for s in states if params["failure_threshold"] and s.consecutive_hard >= params["failure_threshold"]]
             if hard:
                 self.gave_up = "%d consecutive hard failures (failure_threshold)" % hard[0].consecutive_hard
-                break
+                return False
             if self.clock() >= deadline:
                 self.gave_up = "wait_timeout of %gs" % params["wait_timeout"]
-                break
+                return False
             self.sleep(max(0.0, min(round_start + delay, deadline) - self.clock()))
             delay = delay * params["backoff"]
             if params["max_interval"]:
                 delay = min(delay, params["max_interval"])
-        return self.result(self.clock() - start)
+
+    def _confirm(self, states, deadline):
+        """One probe of each confirmation, once everything else is healthy: its answer is final (a
+        service that is up but runs the wrong version will not change by waiting)."""
+        for state in states:
+            state.record(self.prober.probe(state.endpoint, self._timeout(deadline)))
+            if not state.healthy and not self.gave_up:
+                self.gave_up = "the confirmation %s" % state.endpoint["name"]
 
     def result(self, elapsed):
         return_body = bool(self.params.get("return_body"))
@@ -471,8 +487,8 @@ class Waiter(object):
     def failure_message(self, elapsed):
         parts = []
         for state in self.states:
-            if state.healthy:
-                continue
+            if state.healthy or (state.endpoint["confirm"] and state.answer is None):
+                continue  # a confirmation never probed: what came before it failed
             answer = state.answer
             last = "last status %s" % answer.status if answer and answer.status is not None else "no HTTP answer"
             text = "%s: %s; %s" % (state.endpoint["name"], last, state.problem())

@@ -46,6 +46,10 @@ options:
         C(name), C(method), C(headers) (merged over O(headers)), C(body), C(body_format), C(status_codes),
         C(json_checks), C(body_regex), C(allow_degraded), C(interpret_body), C(success_threshold) that
         override the module-wide options for that endpoint.
+      - "C(confirm: true) makes an endpoint a confirmation: it is probed once, after every other endpoint is
+        healthy, and that answer is final. For a question waiting cannot change, such as whether a service that
+        came up healthy runs the expected version (C(json_checks) on its version endpoint): a wrong answer fails
+        at once instead of at O(wait_timeout)."
     type: list
     elements: raw
   method:
