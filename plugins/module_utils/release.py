@@ -181,7 +181,8 @@ class ReleaseTree(object):
     def activate(self, version, check_mode=False):
         """Point ``current`` at the release; True when it changed."""
         # Not the complete mark: a release installed before this collection managed the host has none.
-        if not os.path.isdir(self.path(version)):
+        # In check mode the release may be one the same run would have shipped.
+        if not check_mode and not os.path.isdir(self.path(version)):
             raise ReleaseError("%s does not exist: ship the release first" % self.path(version))
         target = "releases/%s" % version
         if _link_target(self.current) == target:

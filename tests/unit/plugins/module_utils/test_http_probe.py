@@ -255,3 +255,51 @@ def test_both_paths_probe_a_real_service(request_class):
     assert '"ok"' in answer.body
     if request_class is Request216:
         assert prober.request.seen["validate_certs"] is True
+
+
+class RoutedProber(object):
+    """Answers per endpoint name from lists (the last one repeats); records the order of the probes."""
+
+    def __init__(self, clock, answers):
+        self.clock, self.answers, self.order = clock, {k: list(v) for k, v in answers.items()}, []
+
+    def probe(self, endpoint, timeout):
+        self.order.append(endpoint["name"])
+        self.clock.now += 0.1
+        queue = self.answers[endpoint["name"]]
+        return queue.pop(0) if len(queue) > 1 else queue[0]
+
+
+def confirm_wait(answers, **kw):
+    clock = FakeClock()
+    p = params(urls=["http://svc/health", {"url": "http://svc/version", "name": "version", "confirm": True,
+                                           "json_checks": [{"path": "version", "is": "1.1.0"}]}], **kw)
+    prober = RoutedProber(clock, answers)
+    return Waiter(build_endpoints(p), p, prober, clock=clock, sleep=clock.sleep).run(), prober
+
+
+V110 = Answer(200, '{"version": "1.1.0"}', "application/json", latency=0.1)
+V100 = Answer(200, '{"version": "1.0.0"}', "application/json", latency=0.1)
+
+
+def test_a_confirmation_is_asked_once_after_the_others_are_healthy():
+    result, prober = confirm_wait({"http://svc/health": [BAD, OK, OK], "version": [V110]}, success_threshold=2)
+    assert result["healthy"]
+    assert prober.order == ["http://svc/health"] * 3 + ["version"]
+
+
+def test_a_wrong_confirmation_fails_at_once_and_says_why():
+    result, prober = confirm_wait({"http://svc/health": [OK], "version": [V100, V110]}, wait_timeout=60)
+    assert not result["healthy"] and prober.order == ["http://svc/health", "version"]
+    assert "gave up on the confirmation version" in result["msg"] and "1.0.0" in result["msg"]
+
+
+def test_a_confirmation_is_not_asked_when_the_wait_fails():
+    result, prober = confirm_wait({"http://svc/health": [BAD], "version": [V110]}, wait_timeout=1, interval=0.5)
+    assert not result["healthy"] and "version" not in prober.order
+    assert "wait_timeout" in result["msg"] and "version:" not in result["msg"]
+
+
+def test_a_confirmation_needs_one_answer_whatever_the_threshold():
+    dummy, confirmation = build_endpoints(params(urls=["http://a/", {"url": "http://b/", "confirm": "yes"}], success_threshold=3))
+    assert confirmation["confirm"] is True and confirmation["success_threshold"] == 1
