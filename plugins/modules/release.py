@@ -54,7 +54,13 @@ options:
     default: false
   checksum:
     description:
-      - The tarball's sha256, as C(sha256:<hex>) or C(<hex>). Required with O(url) or O(src); never skipped.
+      - The tarball's sha256, as C(sha256:<hex>) or C(<hex>). Required with O(src), and with O(url) unless
+        O(checksum_url) is given; never skipped.
+    type: str
+  checksum_url:
+    description:
+      - With O(url) and no O(checksum), where to read the sha256 (its first word, as C(sha256sum) writes it),
+        for example the artifact's URL with C(.sha256) appended. Read only when the release is not shipped yet.
     type: str
   url_timeout:
     description: Seconds to wait for the download's connection and each read.
@@ -107,7 +113,7 @@ EXAMPLES = r"""
     app_root: /srv/clinic
     version: 1.1.0
     url: https://artifacts.example.org/clinic-service-1.1.0.tar.gz
-    checksum: sha256:3f2a...
+    checksum_url: https://artifacts.example.org/clinic-service-1.1.0.tar.gz.sha256
     shared_paths:
       - {src: .env, dest: .env}
       - {src: uploads, dest: public/uploads}
@@ -178,6 +184,7 @@ def argument_spec():
         src=dict(type="path"),
         remove_src=dict(type="bool", default=False),
         checksum=dict(type="str"),
+        checksum_url=dict(type="str"),
         url_timeout=dict(type="int", default=60),
         validate_certs=dict(type="bool", default=True),
         shared_paths=dict(type="list", elements="dict", default=[]),
@@ -194,6 +201,8 @@ def check_params(params):
         raise ReleaseError("version is required with state=%s" % params["state"])
     if version and (not VERSION.match(version) or ".." in version):
         raise ReleaseError("version must be a release name (letters, digits, '.', '_', '+', '-'), got %r" % version)
+    if params["url"] and not (params["checksum"] or params["checksum_url"]):
+        raise ReleaseError("url needs checksum or checksum_url: an artifact is never unpacked unchecked")
     if params["keep"] < 1:
         raise ReleaseError("keep must be at least 1, got %d" % params["keep"])
     for i, item in enumerate(params["shared_paths"]):
@@ -209,19 +218,27 @@ def ship(module, tree, params):
     if shipped and not (params["url"] or params["src"]):
         raise ReleaseError("%s is not shipped yet: give url or src, and checksum" % tree.path(version))
     if shipped and not module.check_mode:
-        checksum = normalise_checksum(params["checksum"])
+        checksum = normalise_checksum(params["checksum"] or published_checksum(params))
         tarball = params["src"] or download(lambda url: _fetch(url, params), params["url"], tree.releases, version)
         try:
             tree.unpack(version, tarball, checksum)
         finally:
             if not params["src"]:
                 discard(tarball)
-    elif shipped:
+    elif shipped and params["checksum"]:
         normalise_checksum(params["checksum"])
     if params["src"] and params["remove_src"] and not module.check_mode:
         discard(params["src"])
     linked = tree.link_shared(version, params["shared_paths"], check_mode=module.check_mode)
     return dict(changed=shipped or bool(linked), shipped=shipped, linked=linked)
+
+
+def published_checksum(params):
+    """The first word of O(checksum_url) (a C(.sha256) file beside the artifact)."""
+    text = _fetch(params["checksum_url"], params).read(4096).decode("ascii", "replace").split()
+    if not text:
+        raise ReleaseError("%s is empty: no checksum to check the artifact against" % params["checksum_url"])
+    return text[0]
 
 
 def _fetch(url, params):
@@ -254,7 +271,7 @@ def main():
     module = AnsibleModule(
         argument_spec=argument_spec(),
         mutually_exclusive=[("url", "src")],
-        required_by={"url": "checksum", "src": "checksum"},
+        required_by={"src": "checksum"},
         supports_check_mode=True,
     )
     params = module.params

@@ -30,7 +30,10 @@ SHA = {v: hashlib.sha256(data).hexdigest() for v, data in TARBALLS.items()}
 
 @pytest.fixture()
 def artifacts(http_service):
-    return http_service({f"/clinic-{v}.tar.gz": (lambda request, v=v: Reply(200, TARBALLS[v])) for v in TARBALLS})
+    routes = {f"/clinic-{v}.tar.gz": (lambda request, v=v: Reply(200, TARBALLS[v])) for v in TARBALLS}
+    routes.update({f"/clinic-{v}.tar.gz.sha256": (lambda request, v=v: Reply(200, f"{SHA[v]}  clinic-{v}.tar.gz\n"))
+                   for v in TARBALLS})
+    return http_service(routes)
 
 
 @pytest.fixture()
@@ -72,8 +75,10 @@ def test_a_wrong_checksum_or_a_missing_artifact_changes_nothing(app_root, artifa
 
 
 def test_live_switches_by_rename_runs_the_restart_and_info_reads_the_tree(app_root, artifacts, tmp_path_factory):
-    for version in ("1.0.0", "1.1.0"):
-        assert not run_module("release", ship_args(app_root, artifacts, version)).get("failed")
+    assert not run_module("release", ship_args(app_root, artifacts, "1.1.0")).get("failed")
+    published = ship_args(app_root, artifacts, "1.0.0", checksum=None, checksum_url=artifacts.url("/clinic-1.0.0.tar.gz.sha256"))
+    assert run_module("release", published)["shipped"] is True, "the checksum read from the .sha256 beside the artifact"
+    assert (app_root / "releases" / "1.0.0" / ".medops-complete").read_text() == SHA["1.0.0"] + "\n"
     restarts = tmp_path_factory.mktemp("restart") / "log"
     restart = ["sh", "-c", f"echo restarted >> {restarts}"]
     live = run_module("release", {"app_root": str(app_root), "state": "live", "version": "1.1.0", "restart_command": restart})
@@ -109,7 +114,8 @@ def test_pruned_keeps_the_newest_and_the_protected(app_root):
 BAD_INPUTS = [
     ({"version": "../1.0.0"}, "version must be a release name"),
     ({"state": "live"}, "version is required with state=live"),
-    ({"version": "1.0.0", "url": "http://127.0.0.1:9/x.tar.gz"}, "missing parameter(s) required by 'url': checksum"),
+    ({"version": "1.0.0", "url": "http://127.0.0.1:9/x.tar.gz"}, "url needs checksum or checksum_url"),
+    ({"version": "1.0.0", "src": "/tmp/x.tar.gz"}, "missing parameter(s) required by 'src': checksum"),
     ({"version": "1.0.0", "url": "http://127.0.0.1:9/x", "src": "/tmp/x", "checksum": "0" * 64}, "mutually exclusive"),
     ({"version": "1.0.0", "url": "http://127.0.0.1:9/x", "checksum": "md5:1"}, "64 hex digits"),
     ({"version": "1.0.0"}, "is not shipped yet: give url or src"),
