@@ -44,15 +44,14 @@ _value:
 """
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.medops.runbook.plugins.module_utils import step_times
 
 
 def step_seconds(marks, end):
     try:
-        starts = [(str(m["step"]), float(m["started"])) for m in marks]
-        ends = [started for _step, started in starts[1:]] + [float(end)]
-    except (TypeError, KeyError, ValueError) as exc:
-        raise AnsibleFilterError("step_seconds expects marks with step and started, and an end time: %s" % exc)
-    return [{"step": step, "seconds": round(max(0.0, stop - started), 2)} for (step, started), stop in zip(starts, ends)]
+        return step_times.step_seconds(marks, end)
+    except ValueError as exc:
+        raise AnsibleFilterError(str(exc))
 
 
 class FilterModule(object):
