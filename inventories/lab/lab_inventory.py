@@ -9,8 +9,9 @@
 # lab's vault, ``<state>/vault.json`` (values still encrypted; lab/medops_lab/vault.py). Groups:
 # ``clinics`` with one child group per clinic (``clinic_kin``...), one host per clinic (``kin``...),
 # reached over SSH as the clinic's own account on the lab's sshd (strict host key checking against
-# the lab's known_hosts). When no lab is up it says so on stderr and prints an empty inventory, so
-# ansible-playbook still runs (against localhost).
+# the lab's known_hosts); ``clinics_canary`` holds the first clinic's group, as production's does.
+# When no lab is up it says so on stderr and prints an empty inventory, so ansible-playbook still
+# runs (against localhost).
 # Standard library only, Python 3.8+.
 
 import json
@@ -158,8 +159,10 @@ def inventory():
                          % (state_dir(), type(exc).__name__, exc))
         return empty
     result = {"_meta": {"hostvars": hostvars},
-              "all": {"children": ["clinics"], "vars": vault_vars(lab["state_dir"])},
-              "clinics": {"children": ["clinic_" + code for code in hostvars]}}
+              "all": {"children": ["clinics", "clinics_canary"], "vars": vault_vars(lab["state_dir"])},
+              "clinics": {"children": ["clinic_" + code for code in hostvars]},
+              # The clinic(s) the AWX rollout workflow deploys first, alone (awx/README.md).
+              "clinics_canary": {"children": ["clinic_" + code for code in list(hostvars)[:1]]}}
     for code in hostvars:
         result["clinic_" + code] = {"hosts": [code]}
     return result

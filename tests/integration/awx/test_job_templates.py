@@ -16,40 +16,19 @@ from pathlib import Path
 
 import ansible_runner
 import pytest
-import yaml
 
-from harness.ansible import REPO, ansible_env
+from harness.ansible import REPO
+from harness.awx import load_config, runner_envvars, survey_defaults
 
-CONFIG = REPO / "awx" / "controller_config.yml"
 # Launch order: rollback goes back from what deploy installed, backup_verify checks the backups
 # that deploy took, maintenance, health_check and incident_report run on the result.
 ORDER = ["playbooks/deploy.yml", "playbooks/rollback.yml", "playbooks/backup_verify.yml",
          "playbooks/maintenance.yml", "playbooks/health_check.yml", "playbooks/incident_report.yml"]
-
-
-class _Loader(yaml.SafeLoader):
-    """YAML as Ansible reads it: ``!unsafe`` marks a string that is never templated."""
-
-
-_Loader.add_constructor("!unsafe", lambda loader, node: loader.construct_scalar(node))
-
-
-def load_config() -> dict:
-    return yaml.load(CONFIG.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506 - SafeLoader subclass
-
-
-TEMPLATES = sorted(load_config()["controller_templates"], key=lambda t: ORDER.index(t["playbook"]))
-
-
-def survey_defaults(template: dict) -> dict:
-    """The extra vars AWX sends when every question keeps its default (empty optional answers are left out)."""
-    answers = {}
-    for question in template["survey_spec"]["spec"]:
-        default = question.get("default", "")
-        if default == "" and not question.get("required"):
-            continue
-        answers[question["variable"]] = default
-    return answers
+# The job templates launched on their own; the rollout workflow's jobs (run by a workflow, with its
+# survey) are tested in test_slicing.py.
+IN_WORKFLOWS = {node["unified_job_template"]["name"] for node in load_config()["medops_awx_rollout_nodes"]}
+TEMPLATES = sorted((t for t in load_config()["controller_templates"] if t["name"] not in IN_WORKFLOWS),
+                   key=lambda t: ORDER.index(t["playbook"]))
 
 
 def missing_modules(playbook: Path) -> list[str]:
@@ -166,17 +145,14 @@ def test_job_template_runs_against_the_lab(template, lab):
 
     private = Path(tempfile.mkdtemp(prefix="medops-awx-"))
     try:
-        env = ansible_env(lab.env)
         run = ansible_runner.run(
             private_data_dir=str(private),
             project_dir=str(REPO),
             playbook=str(playbook),
             inventory=str(lab.inventory),
             extravars=survey_defaults(template),
-            envvars={**{k: env[k] for k in ("ANSIBLE_CONFIG", "ANSIBLE_COLLECTIONS_PATH", "ANSIBLE_NOCOLOR",
-                                            "ANSIBLE_PYTHON_INTERPRETER", "MEDOPS_LAB_STATE", "PATH")},
-                     # The playbooks write reports under $PWD/reports: keep them out of the checkout.
-                     "PWD": str(private)},
+            # The playbooks write reports under $PWD/reports: runner_envvars keeps them out of the checkout.
+            envvars=runner_envvars(private, lab.env),
             quiet=True,
             timeout=600,
         )
