@@ -7,7 +7,7 @@ functions, no processes and no files (tests/unit/bench tests them).
   each dynamic include (include_role, include_tasks); a failure that a rescue caught counts as
   ``rescued`` only. Skipped tasks ran nothing on the host and are counted apart.
 - ``costliest``: the task summary of the ``ansible.posix.profile_tasks`` callback (task name and
-  wall seconds, a task's batches added up under ``serial``).
+  wall seconds, a task's batches added up under ``serial``, names that differ only by a URL too).
 - ``serial_batches`` and ``cpu_floor``: the shortest wall time a fleet deploy can take, from the
   number of batches ``serial`` makes and the CPU the run needs.
 """
@@ -23,6 +23,7 @@ RECAP = re.compile(r"^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\
 # profile_tasks pads each summary line with dashes: "<task name> ------------- 12.34s".
 PROFILE_LINE = re.compile(r"^(?P<name>.+?) -+ (?P<seconds>\d+\.\d+)s$", re.MULTILINE)
 PROFILE_BANNER = "TASKS RECAP"
+URL = re.compile(r"[a-z][a-z0-9+.-]*://\S+")
 DEFAULT_SERIAL = (1, "25%", "100%")
 
 
@@ -52,12 +53,18 @@ def per_clinic(hosts: dict[str, dict[str, int]]) -> dict[str, float]:
 
 
 def costliest(output: str, count: int = 5) -> list[tuple[str, float]]:
-    """The ``count`` longest tasks of profile_tasks' summary, longest first: (name, wall seconds)."""
+    """The ``count`` longest tasks of profile_tasks' summary, longest first: (name, wall seconds).
+
+    A task of a dynamic include is a new task in every batch, often with the clinic's URL in its
+    name: tasks whose names differ only by a URL are added up under one name (the URL as <url>)."""
     where = output.rfind(PROFILE_BANNER)
     if where < 0:
         return []
-    tasks = [(m["name"].strip(), float(m["seconds"])) for m in PROFILE_LINE.finditer(output[where:])]
-    return sorted(tasks, key=lambda task: -task[1])[:count]
+    tasks: dict[str, float] = {}
+    for match in PROFILE_LINE.finditer(output[where:]):
+        name = URL.sub("<url>", match["name"].strip())
+        tasks[name] = tasks.get(name, 0.0) + float(match["seconds"])
+    return sorted(tasks.items(), key=lambda task: -task[1])[:count]
 
 
 def _batch_size(step: int | str, hosts: int) -> int:

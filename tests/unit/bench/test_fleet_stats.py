@@ -22,6 +22,7 @@ TASKS RECAP ********************************************************************
 Monday 01 December 2025  10:00:16 +0000 (0:00:00.012)       0:00:16.000 *******
 ===============================================================================
 medops.runbook.deploy : Check | wait until healthy, http://127.0.0.1:37807/health/ready --- 2.40s
+medops.runbook.deploy : Check | wait until healthy, http://127.0.0.1:41365/health/ready --- 1.10s
 medops.runbook.deploy : Ship | unpack into the staging directory ------------------ 11.05s
 a name so long that profile_tasks has no room left to pad it with its dashes at all -- 0.95s
 """
@@ -43,10 +44,10 @@ def test_per_clinic_of_no_recap_is_zero():
     assert fleet_stats.per_clinic({})["tasks"] == 0
 
 
-def test_costliest_reads_profile_tasks_summary_longest_first():
+def test_costliest_reads_profile_tasks_summary_longest_first_and_adds_up_names_that_differ_by_a_url():
     assert fleet_stats.costliest(RUN, 2) == [
         ("medops.runbook.deploy : Ship | unpack into the staging directory", 11.05),
-        ("medops.runbook.deploy : Check | wait until healthy, http://127.0.0.1:37807/health/ready", 2.4)]
+        ("medops.runbook.deploy : Check | wait until healthy, <url>", 3.5)]
     assert fleet_stats.costliest(RUN)[-1] == ("a name so long that profile_tasks has no room left to pad it with its dashes at all", 0.95)
 
 
