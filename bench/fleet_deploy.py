@@ -35,7 +35,10 @@ Options:
   installed in them).
 - `--mitogen`: the deploy over SSH with Mitogen's `mitogen_linear` strategy (mitogen from PyPI,
   installed apart into the cache dir, never into the project), against the plain run of the same
-  size: `--mitogen-sizes 1 3`. A Mitogen run that fails is reported with its error.
+  size: `--mitogen-sizes 1 3`. A Mitogen run that fails is reported with its error. Mitogen keeps
+  one interpreter per clinic account for the whole run (the meter's child, logged when it exits);
+  its meter is a subreaper that also counts, for a few seconds, what that interpreter leaves
+  behind (the fork parent in which the collection's modules run).
 
     .venv/bin/python bench/fleet_deploy.py [--sizes 1 3 10 20] [--connections ssh local] [--no-baseline]
         [--cores 2.16 2.17 2.18 2.19] [--mitogen [--mitogen-sizes 1 3]]
