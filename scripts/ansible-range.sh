@@ -6,6 +6,7 @@
 #   bash scripts/ansible-range.sh            # 2.16 (ANSIBLE_CORE=2.16.* by default)
 #   ANSIBLE_CORE='2.17.*' bash scripts/ansible-range.sh
 #   KEEP_VENV=DIR bash scripts/ansible-range.sh   # reuse (or create) the virtualenv in DIR
+#   KEEP_VENV=DIR bash scripts/ansible-range.sh --venv-only   # only make that virtualenv (bench/fleet_deploy.py --cores)
 #
 # ansible-lint and molecule are not installed there: their pinned versions need a newer
 # ansible-core. Each step is timed; the script fails if any step fails, after running them all.
@@ -14,6 +15,11 @@ set -uo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo" || exit 1
 core=${ANSIBLE_CORE:-2.16.*}
+venv_only=false
+if [ "${1:-}" = --venv-only ]; then
+  venv_only=true
+  [ -n "${KEEP_VENV:-}" ] || { echo "--venv-only needs KEEP_VENV=DIR (the virtualenv to keep)" >&2; exit 2; }
+fi
 python=${PYTHON:-python3}
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/medops-range.XXXXXX")
 venv=${KEEP_VENV:-$scratch/venv}
@@ -74,7 +80,7 @@ sanity() {
 }
 
 step "virtualenv (ansible-core $core)" make_venv
-if [ "${results[0]}" = ok ]; then
+if [ "${results[0]}" = ok ] && ! $venv_only; then
   step unit unit
   step "lab deploy 1.1.0" deploy
   step "ansible-test sanity" sanity
