@@ -540,10 +540,11 @@ def do_restored(module, engine, result):
             ", with the same row counts as the backup")
     result.update(changed=True, manifest=manifest, msg="restored %s into %r%s" % (backup, target, kept))
     if outcome.get("free_space") and outcome["free_space"].get("checked") is False and "reason" not in outcome["free_space"]:
-        result.setdefault("warnings", []).append("free space not checked: %s" % outcome["free_space"]["measured_by"])
+        module.warn("free space not checked: %s" % outcome["free_space"]["measured_by"])
     mismatched = [c for c in outcome["checks"] if not c["ok"]]
     if mismatched:
-        result.setdefault("warnings", []).extend("after the restore %s" % c["detail"] for c in mismatched)
+        for check in mismatched:
+            module.warn("after the restore %s" % check["detail"])
 
 
 def do_pruned(module, result):
