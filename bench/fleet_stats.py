@@ -96,6 +96,14 @@ def cpu_floor(hosts: int, one_clinic_wall: float | None, cpu_seconds: float, cpu
     return max(batches, cpu_seconds / cpus)
 
 
+def batch_floor(hosts: int, one_clinic_wall: float | None, cpu_per_clinic: float, cpus: int) -> float:
+    """The shortest wall time when serial's batches cannot overlap (a batch starts once the one
+    before it ended): each batch takes at least T(1), and at least its own clinics' CPU seconds spread
+    over every CPU. Never below cpu_floor; above it when a batch has more CPU work than T(1) covers,
+    as the last batch of a large fleet has."""
+    return sum(max(one_clinic_wall or 0.0, size * cpu_per_clinic / cpus) for size in serial_batches(hosts))
+
+
 def ratio(ours: float, base: float) -> str:
     return f"{ours / base:.2f}" if base else "n/a"
 

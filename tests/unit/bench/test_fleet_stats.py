@@ -77,3 +77,11 @@ def test_table_escapes_pipes_and_aligns_figures_right():
         "| task | s |", "| --- | ---: |", "| Ship \\| unpack | 1.5 |"]
     assert fleet_stats.ratio(3.0, 2.0) == "1.50"
     assert fleet_stats.ratio(1.0, 0.0) == "n/a"
+
+
+def test_batch_floor_adds_up_batches_that_cannot_overlap():
+    # 10 clinics under [1, 25%, 100%]: batches of 1, 2 and 7; 6 CPU s each on 2 CPUs, T(1) = 12 s.
+    assert fleet_stats.serial_batches(10) == [1, 2, 7]
+    assert fleet_stats.batch_floor(10, 12.0, 6.0, 2) == 12.0 + 12.0 + 21.0
+    assert fleet_stats.batch_floor(10, 12.0, 6.0, 2) > fleet_stats.cpu_floor(10, 12.0, 60.0, 2)
+    assert fleet_stats.batch_floor(3, 12.0, 6.0, 2) == fleet_stats.cpu_floor(3, 12.0, 18.0, 2) == 36.0
