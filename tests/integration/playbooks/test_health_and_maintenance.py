@@ -152,7 +152,8 @@ def test_maintenance_page_is_off_after_a_run_that_failed_in_the_middle(lab, audi
 
 
 def test_maintenance_drops_kept_databases_past_their_age_and_check_mode_only_lists(lab):
-    """Databases kept by rollbacks (db_backup restore_mode=replace) go after 14 days, younger ones stay.
+    """Databases kept by rollbacks (db_backup restore_mode=replace) go after 14 days when the operator
+    turns maintenance_drop_kept_databases on (by default none goes), younger ones stay.
 
     Made as the restore makes them (owned by the clinic's role, labelled), backdated by their label."""
     import datetime
@@ -183,12 +184,18 @@ def test_maintenance_drops_kept_databases_past_their_age_and_check_mode_only_lis
         stamp = (now - datetime.timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         sql(f'COMMENT ON DATABASE "{name}" IS %s', (kept.label("clinic_kin", stamp, "kin", "kin.dump"),))
     others = [name for name in kept_now() if name not in made]  # all younger than a day: never dropped
+    opt_in = {"maintenance_drop_kept_databases": True}
     try:
-        dry = run_playbook(REPO / "playbooks" / "maintenance.yml", "--limit", "kin", check=True, inventory=lab.inventory, env=lab.env)
+        default = run_playbook(REPO / "playbooks" / "maintenance.yml", "--limit", "kin", inventory=lab.inventory, env=lab.env)
+        assert default.rc == 0, default.output[-3000:]
+        assert present() == sorted(made), "by default no kept database is dropped, however old"
+        dry = run_playbook(REPO / "playbooks" / "maintenance.yml", "--limit", "kin", check=True, inventory=lab.inventory, env=lab.env,
+                           extra_vars=opt_in)
         assert dry.rc == 0, dry.output[-3000:]
         assert present() == sorted(made), "check mode drops nothing"
         assert "kept database clinic_kin_kept_20260101000000 (30.0 days old" in dry.flat and "would be dropped (check mode)" in dry.flat
-        run = run_playbook(REPO / "playbooks" / "maintenance.yml", "--limit", "kin", inventory=lab.inventory, env=lab.env)
+        run = run_playbook(REPO / "playbooks" / "maintenance.yml", "--limit", "kin", inventory=lab.inventory, env=lab.env,
+                           extra_vars=opt_in)
         assert run.rc == 0, run.output[-3000:]
         assert present() == ["clinic_kin_kept_20260103000000"], "only the kept databases older than 14 days go"
         assert "clinic_kin_kept_20260103000000 (2.0 days old" in run.flat and "kept (younger than 14" in run.flat
