@@ -26,6 +26,8 @@ import traceback
 
 from ansible.module_utils.basic import env_fallback
 
+from ansible_collections.medops.runbook.plugins.module_utils.release import is_release_name
+
 DOCKER_IMPORT_ERROR = None
 try:
     import docker
@@ -43,7 +45,6 @@ LABEL_CONFIG = "medops.runbook.config"
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 
 _CLINIC_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 _DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Podman reports "configured" or "created" for a container that was made but never started.
@@ -87,7 +88,7 @@ def check_params(params):
         raise ContainerError("clinic must start with a letter or digit and hold only letters, digits, '_', '.' and '-' "
                              "(got %r)" % params["clinic"])
     version = params.get("version")
-    if version is not None and (not _VERSION_RE.match(version) or ".." in version):
+    if version is not None and not is_release_name(version):
         raise ContainerError("version must be a release name (letters, digits, '.', '_', '+', '-'; got %r)" % version)
     if state in ("present", "started") and not version:
         raise ContainerError("state=%s needs version" % state)

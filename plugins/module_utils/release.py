@@ -19,6 +19,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
+import re
 import shutil
 import stat
 import tarfile
@@ -29,6 +30,13 @@ from ansible_collections.medops.runbook.plugins.module_utils.fileutils import (
 
 COMPLETE_MARK = ".medops-complete"
 BAD_MARK = ".medops-bad"
+_RELEASE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+
+
+def is_release_name(version):
+    """A name a release directory, image tag or label may carry: letters, digits, '.', '_', '+', '-',
+    starting with a letter or digit, never '..' (so it can never leave releases/)."""
+    return bool(_RELEASE_NAME.match(version or "")) and ".." not in version
 
 
 class ReleaseError(Exception):
@@ -140,8 +148,8 @@ class ReleaseTree(object):
             entries = [e for e in os.listdir(self.releases) if not e.startswith(".")]
         except OSError:
             return []
-        dirs = [(os.lstat(self.path(e)).st_mtime, e) for e in entries if stat.S_ISDIR(os.lstat(self.path(e)).st_mode)]
-        return [name for _mtime, name in sorted(dirs, reverse=True)]
+        infos = [(os.lstat(self.path(e)), e) for e in entries]
+        return [name for info, name in sorted(infos, key=lambda pair: pair[0].st_mtime, reverse=True) if stat.S_ISDIR(info.st_mode)]
 
     # -- ship ---------------------------------------------------------------------------------
     def unpack(self, version, tarball, sha256):

@@ -164,15 +164,11 @@ removed:
   sample: [0.9.0]
 """
 
-import re
-
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import open_url
 
 from ansible_collections.medops.runbook.plugins.module_utils.release import (
-    ReleaseError, ReleaseTree, discard, download, normalise_checksum)
-
-VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+    ReleaseError, ReleaseTree, discard, download, is_release_name, normalise_checksum)
 
 
 def argument_spec():
@@ -199,7 +195,7 @@ def check_params(params):
     version = params["version"]
     if params["state"] != "pruned" and not version:
         raise ReleaseError("version is required with state=%s" % params["state"])
-    if version and (not VERSION.match(version) or ".." in version):
+    if version and not is_release_name(version):
         raise ReleaseError("version must be a release name (letters, digits, '.', '_', '+', '-'), got %r" % version)
     if params["url"] and not (params["checksum"] or params["checksum_url"]):
         raise ReleaseError("url needs checksum or checksum_url: an artifact is never unpacked unchecked")
@@ -256,7 +252,8 @@ def activate(module, tree, params):
         if rc != 0:
             raise ReleaseError("the restart command %s exited %d: %s" % (
                 params["restart_command"][0], rc, (err or out).strip()[-300:] or "(no output)"))
-    return dict(changed=activated or restarted or bool(params["restart_command"]), activated=activated, restarted=restarted)
+    # A restart changes the host even when current already pointed at the release (and would, in check mode).
+    return dict(changed=activated or bool(params["restart_command"]), activated=activated, restarted=restarted)
 
 
 def prune(module, tree, params):

@@ -151,3 +151,10 @@ def test_download_streams_to_a_temporary_file_and_leaves_nothing_on_failure(tmp_
     with pytest.raises(OSError):
         release.download(lambda url: Broken(), "http://x/r.tar.gz", str(tmp_path), "1.2.0")
     assert [p.name for p in tmp_path.iterdir()] == [os.path.basename(path)]
+
+
+@pytest.mark.parametrize("name, ok", [("1.1.0", True), ("1.2.0-bad+b7", True), ("v2_rc.1", True), ("", False), (None, False),
+                                      ("../1.0.0", False), ("1..0", False), (".hidden", False), ("1.0/2", False),
+                                      ("1.0;rm", False), ("-x", False)])
+def test_release_names_never_leave_releases(name, ok):
+    assert release.is_release_name(name) is ok
