@@ -90,9 +90,5 @@ def lab():
     """
     from medops_lab.testing import LabHandle
 
-    handle = LabHandle.create()
-    try:
-        handle.up()
+    with LabHandle.running() as handle:
         yield handle
-    finally:
-        handle.run("down", "--purge", check=False)

@@ -6,6 +6,7 @@ run them, so the processes they start belong to the lab and not to the pytest pr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -38,6 +39,18 @@ class LabHandle:
         state = Path(tempfile.mkdtemp(prefix=prefix))
         os.chmod(state, 0o755)  # PostgreSQL runs as the postgres account when tests run as root
         return cls(state)
+
+    @classmethod
+    @contextlib.contextmanager
+    def running(cls, clinics: int = 3, layout: str = "release", prefix: str = "medops-lab-"):
+        """A lab of its own for a test scope (a fixture's ``with``): up with ``clinics`` clinics,
+        brought down and purged afterwards whatever happened."""
+        handle = cls.create(prefix=prefix)
+        try:
+            handle.up(clinics, layout=layout)
+            yield handle
+        finally:
+            handle.run("down", "--purge", check=False)
 
     # -- commands -----------------------------------------------------------------------------
     def run(self, *args: str, check: bool = True, timeout: float = 180) -> subprocess.CompletedProcess:

@@ -65,12 +65,8 @@ def output(runner) -> str:
 def lab():
     from medops_lab.testing import LabHandle
 
-    handle = LabHandle.create(prefix="medops-lab-slices-")
-    try:
-        handle.up(4)
+    with LabHandle.running(4, prefix="medops-lab-slices-") as handle:
         yield handle
-    finally:
-        handle.run("down", "--purge", check=False)
 
 
 @pytest.fixture(scope="module")

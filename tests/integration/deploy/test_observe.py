@@ -33,12 +33,8 @@ RATE_IN_MESSAGE = re.compile(r"observation window failed: error rate (\d+\.\d)% 
 def lab():
     from medops_lab.testing import LabHandle
 
-    handle = LabHandle.create(prefix="medops-lab-observe-")
-    try:
-        handle.up(1)
+    with LabHandle.running(1, prefix="medops-lab-observe-") as handle:
         yield handle
-    finally:
-        handle.run("down", "--purge", check=False)
 
 
 def deploy(lab, version, **extra):

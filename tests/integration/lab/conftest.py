@@ -11,9 +11,5 @@ from medops_lab.testing import LabHandle
 
 @pytest.fixture(scope="package")
 def production_lab():
-    handle = LabHandle.create(prefix="medops-plab-")
-    try:
-        handle.up(3, layout="production")
+    with LabHandle.running(3, layout="production", prefix="medops-plab-") as handle:
         yield handle
-    finally:
-        handle.run("down", "--purge", check=False)
