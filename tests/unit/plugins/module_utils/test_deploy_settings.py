@@ -1,7 +1,6 @@
-# -*- coding: utf-8 -*-
-from __future__ import absolute_import, division, print_function
+"""deploy_settings: what the deploy's preflight refuses (the filter medops.runbook.deploy_settings_problems)."""
 
-__metaclass__ = type
+from __future__ import annotations
 
 import pytest
 
