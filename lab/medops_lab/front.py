@@ -3,7 +3,7 @@
 Everything nginx reads or writes (configuration, upstream file, pid, logs, temporary files) lives
 under that directory, never under /etc/nginx or /var; nginx runs in the foreground (``daemon off``)
 so the lab keeps its pid like any other process. The upstream file holds the one ``server`` line
-the deploy role rewrites (roles/deploy/tasks/front_switch.yml) before ``nginx -s reload``; the lab
+the deploy and rollback roles rewrite (roles/release/tasks/front_switch.yml) before ``nginx -s reload``; the lab
 puts it where the clinic's deploy account can write (as production's /etc/nginx/clinic-upstream.conf).
 """
 

@@ -260,19 +260,20 @@ def test_deploying_or_activating_the_live_version_changes_nothing(bg_lab, tmp_pa
     assert "already live; nothing to do" in run.flat and "changed=0" in run.flat, run.output[-3000:]
     assert len(record(bg_lab)) == entries
 
-    # The activate step alone (as the rollback role and the automatic rollback use it).
+    # The activate step alone: the release role's entry point, as the rollback role and the
+    # automatic rollback use it.
     playbook = tmp_path / "activate.yml"
     playbook.write_text("""\
 - name: Activate the live version again
   hosts: clinics
   gather_facts: false
   tasks:
-    - name: Activate through the deploy role
+    - name: Activate through the release role
       ansible.builtin.include_role:
-        name: medops.runbook.deploy
+        name: medops.runbook.release
         tasks_from: activate
       vars:
-        deploy_activate_version: "1.1.0"
+        release_version: "1.1.0"
 """)
     run = run_playbook(playbook, inventory=bg_lab.inventory, env=bg_lab.env)
     assert run.rc == 0, run.output[-3000:]
