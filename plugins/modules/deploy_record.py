@@ -12,6 +12,9 @@ DOCUMENTATION = r"""
 module: deploy_record
 short_description: Append to, or read, a host's hash-chained deployment record
 version_added: "0.1.0"
+extends_documentation_fragment:
+  - medops.runbook.attributes
+  - medops.runbook.attributes.check_full
 description:
   - Keeps an append-only record of deploys on a host, one JSON object per line. Each entry holds the
     sha256 of the previous one, so an edited, inserted or removed line shows as a broken chain.
@@ -54,9 +57,6 @@ options:
     description: With O(state=read), how many of the newest entries to return in RV(recent_entries).
     type: int
     default: 0
-extends_documentation_fragment:
-  - medops.runbook.attributes
-  - medops.runbook.attributes.check_full
 """
 
 EXAMPLES = r"""
