@@ -12,6 +12,11 @@ DOCUMENTATION = r"""
 module: db_backup
 short_description: Dump, verify, restore and prune PostgreSQL, MongoDB and Redis backups you can trust
 version_added: "0.1.0"
+extends_documentation_fragment:
+  - medops.runbook.attributes
+  - medops.runbook.db_connection
+  - medops.runbook.db_connection.maintenance_database
+  - medops.runbook.redis
 description:
   - O(state=dumped) writes a new backup into O(dest) under a temporary hidden name, fsyncs it and renames
     it, so no half-written file ever carries a final name; files are mode 0600, a directory it creates 0700.
@@ -42,11 +47,6 @@ requirements:
   - psycopg2 and the PostgreSQL client tools (pg_dump, pg_restore) for O(engine=postgresql)
   - the module runs on the Redis host for O(engine=redis) (it copies the RDB file); redis-check-rdb for its verification
   - mongodump and mongorestore for O(engine=mongodb); mongosh for O(restore_check) with MongoDB
-extends_documentation_fragment:
-  - medops.runbook.attributes
-  - medops.runbook.db_connection
-  - medops.runbook.db_connection.maintenance_database
-  - medops.runbook.redis
 attributes:
   check_mode:
     support: full
@@ -366,10 +366,10 @@ def argument_spec():
         state=dict(type="str", default="dumped", choices=backup_states.STATES),
         dest=dict(type="path"),
         backup=dict(type="path"),
+        clinic=dict(type="str"),
         database=dict(type="str"),
         uri=dict(type="str", no_log=True),
         bin_dir=dict(type="path"),
-        clinic=dict(type="str"),
         format=dict(type="str", default="custom", choices=["custom", "directory"]),
         jobs=dict(type="int", default=1),
         compression=dict(type="str", default="gzip", choices=["gzip", "lz4", "zstd", "none"]),

@@ -12,6 +12,11 @@ DOCUMENTATION = r"""
 module: db_maintenance
 short_description: Routine upkeep of a clinic's PostgreSQL database or Redis, and a MongoDB ping
 version_added: "0.1.0"
+extends_documentation_fragment:
+  - medops.runbook.attributes
+  - medops.runbook.attributes.check_full
+  - medops.runbook.db_connection
+  - medops.runbook.redis
 description:
   - With O(engine=postgresql), checks the database answers, then optionally runs C(VACUUM ANALYZE),
     C(REINDEX DATABASE), and retention purges (rows older than N days, deleted in batches with a commit
@@ -105,11 +110,6 @@ options:
     description: C(SCAN) COUNT hint and deletion batch size.
     type: int
     default: 500
-extends_documentation_fragment:
-  - medops.runbook.attributes
-  - medops.runbook.attributes.check_full
-  - medops.runbook.db_connection
-  - medops.runbook.redis
 """
 
 EXAMPLES = r"""

@@ -12,6 +12,10 @@ DOCUMENTATION = r"""
 module: db_roles
 short_description: A clinic database's least-privilege PostgreSQL roles (application, backup, restore)
 version_added: "0.1.0"
+extends_documentation_fragment:
+  - medops.runbook.attributes
+  - medops.runbook.db_connection
+  - medops.runbook.db_connection.maintenance_database
 description:
   - Makes the three login roles of one clinic database and the database itself, each role with only the
     rights its playbook steps need, and says which statements it ran (never a password).
@@ -38,10 +42,6 @@ author:
   - medops.runbook contributors (@medops-runbook)
 requirements:
   - psycopg2
-extends_documentation_fragment:
-  - medops.runbook.attributes
-  - medops.runbook.db_connection
-  - medops.runbook.db_connection.maintenance_database
 attributes:
   check_mode:
     support: full

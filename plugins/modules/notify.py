@@ -152,6 +152,7 @@ sent:
   description: Targets that accepted the event.
   returned: always
   type: int
+  sample: 2
 failed_targets:
   description: Targets that could not be notified.
   returned: always

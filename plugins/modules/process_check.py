@@ -76,6 +76,7 @@ problems:
   returned: always
   type: list
   elements: str
+  sample: ["nothing accepts connections on port 8080"]
 """
 
 import os
