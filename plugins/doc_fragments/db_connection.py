@@ -8,72 +8,42 @@ __metaclass__ = type
 
 
 class ModuleDocFragment(object):
-    # Connection options of modules that talk to PostgreSQL, MongoDB or Redis through their client tools.
+    # The login options of every module that logs in to PostgreSQL (and, where a module also speaks
+    # MongoDB, to MongoDB); postgresql_driver.postgresql_argument_spec() is the matching spec, and
+    # the action group medops.runbook.postgresql takes them as module_defaults.
     DOCUMENTATION = r"""
 options:
   login_host:
     description:
-      - Database server host. Without it (and without O(uri)) PostgreSQL tools use their default (the local socket);
-        Redis and MongoDB use C(127.0.0.1).
+      - Database server host, or the directory of PostgreSQL's Unix socket.
+      - When omitted, PostgreSQL is reached the way libpq does by default (its local Unix socket) and MongoDB
+        at C(127.0.0.1).
     type: str
   login_port:
-    description: Server port (default 5432, 27017 or 6379 by engine).
+    description: Server port. When omitted, 5432 for PostgreSQL (libpq's default) and 27017 for MongoDB.
     type: int
   login_user:
-    description: Role or user to connect as (Redis ACL user for Redis).
+    description:
+      - Role (or MongoDB user) to connect as. When omitted, PostgreSQL uses libpq's default, the name of the
+        system user the module runs as; MongoDB connects without authentication.
     type: str
   login_password:
     description:
-      - Password. Handed to client tools through their environment (PGPASSWORD) or a 0600 temporary config file,
-        never on a command line; never logged or returned.
+      - Its password. Handed to a driver as a keyword, or to client tools through their environment
+        (PGPASSWORD) or a 0600 temporary file; never on a command line, never logged or returned.
     type: str
-  database:
-    description: Database to back up; for O(state=restored) the database the backup must be of (see O(force)).
-    type: str
-  uri:
-    description:
-      - Connection URI (C(postgresql://...), C(mongodb://...), C(redis://...)). Explicit C(login_*) options and
-        O(database) override its parts. A password in it is treated like O(login_password).
-    type: str
-  maintenance_database:
-    description: PostgreSQL database to connect to for creating and dropping databases.
-    type: str
-    default: postgres
   connect_timeout:
     description: Seconds to wait for a connection.
     type: int
     default: 10
-  bin_dir:
-    description:
-      - Directory holding the client tools (pg_dump, pg_restore, mongodump, ...). Default for PostgreSQL is the
-        newest C(/usr/lib/postgresql/*/bin), then PATH; for MongoDB, PATH. pg_dump must be at least the server's
-        major version (the module checks and says so).
-    type: path
 """
 
-    # PostgreSQL connection of modules that talk to the server with psycopg2 only
-    # (plugins/module_utils/postgresql_driver.py holds the matching argument spec):
-    #   extends_documentation_fragment: [medops.runbook.db_connection.postgresql]
-    POSTGRESQL = r"""
+    # For modules that create, rename or drop databases or roles from outside them:
+    #   extends_documentation_fragment: [medops.runbook.db_connection, medops.runbook.db_connection.maintenance_database]
+    MAINTENANCE_DATABASE = r"""
 options:
-  login_host:
-    description: PostgreSQL host (or Unix socket directory). Without it libpq's default, the local socket.
-    type: str
-  login_port:
-    description: PostgreSQL port (libpq's default 5432 when omitted).
-    type: int
-  login_user:
-    description: Role to connect as.
-    type: str
-  login_password:
-    description: Its password. Passed to the driver as a keyword only; never logged or returned.
-    type: str
   maintenance_database:
-    description: Database to connect to for work on roles and databases (creating, granting).
+    description: PostgreSQL database to connect to for work on databases and roles (creating, dropping, renaming, granting).
     type: str
     default: postgres
-  connect_timeout:
-    description: Seconds to wait for a connection.
-    type: int
-    default: 10
 """

@@ -36,8 +36,10 @@ options:
 
 EXAMPLES = r"""
 - name: Note what leaked
+  vars:
+    probes: {database: "{{ db.results }}", api: "{{ api.results }}", files: "{{ files.results }}"}
   ansible.builtin.set_fact:
-    leaks: "{{ {'database': db.results, 'api': api.results, 'files': files.results} | medops.runbook.isolation_leaks('kin', ['lub', 'gom']) }}"
+    leaks: "{{ probes | medops.runbook.isolation_leaks('kin', ['lub', 'gom']) }}"
 """
 
 RETURN = r"""

@@ -17,13 +17,11 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import tempfile
-import threading
 import uuid
 
 from ansible_collections.medops.runbook.plugins.module_utils import backup_manifest as bm
-from ansible_collections.medops.runbook.plugins.module_utils import fileutils
+from ansible_collections.medops.runbook.plugins.module_utils.backup_engine import BackupEngine
 
 ENGINE = "mongodb"
 SUFFIX = ".archive.gz"
@@ -51,14 +49,20 @@ def config_text(password=None, uri=None):
     return "\n".join(lines) + "\n"
 
 
-class MongodbEngine(object):
+class MongodbEngine(BackupEngine):
+    name = ENGINE
+    SUFFIX = SUFFIX
+
     def __init__(self, params):
-        self.params = params
+        super(MongodbEngine, self).__init__(params)
         self._tmpdir = None
 
-    @property
-    def database(self):
-        return self.params.get("database")
+    @classmethod
+    def problems(cls, params):
+        problems = super(MongodbEngine, cls).problems(params)
+        if params.get("state") == "dumped" and not params.get("database"):
+            problems.append("database is required with engine=mongodb and state=dumped")
+        return problems
 
     def tool(self, name):
         bin_dir = self.params.get("bin_dir")
@@ -119,49 +123,23 @@ class MongodbEngine(object):
     def plan_dump(self, final):
         return self.dump_argv("<0600 temp config with the password>") + ["(stdout ->", final + ")"]
 
-    def dump(self, final):
-        partial = bm.partial_path(final)
-        started = bm.utcnow()
+    def write(self, partial):
         try:
-            argv = self.dump_argv(self.config_file())
-            errors = []
-            out_fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            try:
-                proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                        preexec_fn=bm.set_parent_death_signal)
-            except OSError as exc:
-                os.close(out_fd)
-                raise bm.BackupError("cannot run mongodump: %s" % exc)
-            drain = threading.Thread(target=lambda: errors.append(proc.stderr.read()))
-            drain.start()
-            with os.fdopen(out_fd, "wb", buffering=0) as handle:
-                writer = fileutils.HashingWriter(handle)
-                fileutils.copy_stream(proc.stdout, writer)
-                os.fsync(handle.fileno())
-            rc = proc.wait()
-            drain.join()
-            text = (errors[0] if errors else b"").decode("utf-8", "replace")
-            if rc != 0:
-                raise bm.BackupError("mongodump failed (exit %d): %s" % (rc, bm.tail(text)))
-            fileutils.atomic_rename(partial, final)
-        except BaseException:
-            if os.path.lexists(partial):
-                os.unlink(partial)
-            raise
+            text = self._run_dump(self.dump_argv(self.config_file()), partial)
         finally:
             self.cleanup()
-        finished = bm.utcnow()
         counts = parse_dumped(text)
-        manifest = {
-            "manifest_version": bm.MANIFEST_VERSION, "engine": ENGINE, "clinic": self.params.get("clinic"),
-            "database": self.database, "tool": {"mongodump": self._version("mongodump")},
-            "started_at": bm.iso(started), "finished_at": bm.iso(finished),
-            "duration_seconds": round((finished - started).total_seconds(), 3), "file": os.path.basename(final),
-            "bytes": writer.size, "sha256": writer.hexdigest(), "sha256_kind": "file", "format": "archive+gzip",
-            "tables": counts, "rows_total": sum(counts.values()),
-        }
-        bm.write_manifest(final, manifest)
-        return manifest
+        return {"tool": {"mongodump": self._version("mongodump")}, "format": "archive+gzip",
+                "tables": counts, "rows_total": sum(counts.values())}
+
+    @classmethod
+    def _run_dump(cls, argv, partial):
+        """mongodump's archive straight into ``partial``; its report (stderr) names the counts."""
+        with cls.create_partial(partial) as handle:
+            rc, _out, err = bm.run_tool(argv, stdout=handle)
+        if rc != 0:
+            raise bm.BackupError("mongodump failed (exit %d): %s" % (rc, bm.tail(err)))
+        return err
 
     def _version(self, name):
         rc, out, err = bm.run_tool([self.tool(name), "--version"], timeout=60)

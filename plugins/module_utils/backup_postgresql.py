@@ -28,10 +28,10 @@ import uuid
 
 from ansible_collections.medops.runbook.plugins.module_utils import backup_manifest as bm
 from ansible_collections.medops.runbook.plugins.module_utils import db_roles
-from ansible_collections.medops.runbook.plugins.module_utils import fileutils
 from ansible_collections.medops.runbook.plugins.module_utils import kept_database as kept
 from ansible_collections.medops.runbook.plugins.module_utils import postgresql_driver as driver
 from ansible_collections.medops.runbook.plugins.module_utils.postgresql_driver import psycopg2, sql
+from ansible_collections.medops.runbook.plugins.module_utils.backup_engine import BackupEngine
 
 ENGINE = "postgresql"
 SUFFIX = {"custom": ".dump", "directory": ".dir"}
@@ -144,15 +144,29 @@ def conninfo(keywords):
     return " ".join("%s=%s" % (key, quote(value)) for key, value in sorted(keywords.items()))
 
 
-class PostgresqlEngine(object):
+class PostgresqlEngine(BackupEngine):
     """One database on one server, and the client tools that talk to it."""
 
+    name = ENGINE
+    library = ("psycopg2", driver.PSYCOPG2_IMPORT_ERROR)
+
     def __init__(self, params):
-        self.params = params
+        super(PostgresqlEngine, self).__init__(params)
         self.keywords, self._password = connection_settings(params)
         self.bin_dir = params.get("bin_dir")
         self.jobs = params.get("jobs") or 1
         self.timeout = params.get("connect_timeout") or 10
+
+    @classmethod
+    def problems(cls, params):
+        state = params.get("state")
+        if state in ("dumped", "restored") and not (params.get("database") or params.get("uri") or params.get("target_database")):
+            return ["database (or uri) is required with engine=postgresql and state=%s" % state]
+        return []
+
+    @classmethod
+    def suffix(cls, params):
+        return SUFFIX[params.get("format") or "custom"]
 
     # -- plumbing --------------------------------------------------------------------------
     @property
@@ -261,73 +275,54 @@ class PostgresqlEngine(object):
     def plan_dump(self, final):
         """For check mode: the pg_dump command (no secrets) that a real run would use."""
         self.validate_dump()
-        path = self.tool("pg_dump")
-        version, _text = tool_version(path)
-        return self.dump_argv(final, version, snapshot="<exported snapshot>")
+        version, _text = tool_version(self.tool("pg_dump"))
+        return redact(self.dump_argv(final, version, snapshot="<exported snapshot>"))
 
-    def dump(self, final):
+    def write(self, partial):
+        """pg_dump into ``partial`` inside an exported snapshot whose tables are counted meanwhile."""
         self.validate_dump()
-        fmt = self.params.get("format") or "custom"
-        path = self.tool("pg_dump")
-        version, version_text = tool_version(path)
-        partial = bm.partial_path(final)
-        started = bm.utcnow()
+        version, version_text = tool_version(self.tool("pg_dump"))
         conn = self.connect(self.database)
         try:
-            server = self.server_version(conn)
-            conn.rollback()  # set_session below needs no transaction open
-            if version[0] < server[0]:
-                raise bm.BackupError("pg_dump %d.%d cannot dump a PostgreSQL %d server: set bin_dir to the client tools "
-                                     "of version %d or newer" % (version[0], version[1], server[0], server[0]))
-            conn.set_session(isolation_level=psycopg2.extensions.ISOLATION_LEVEL_REPEATABLE_READ, readonly=True)
-            with conn.cursor() as cur:
-                cur.execute("SELECT pg_export_snapshot()")
-                snapshot = cur.fetchone()[0]
-                # What a restore of this backup will need on disk, roughly (restore's free-space check).
-                cur.execute("SELECT pg_database_size(current_database())")
-                database_bytes = cur.fetchone()[0]
+            server, snapshot, database_bytes = self._export_snapshot(conn, version)
             tables = self.list_tables(conn)
-            argv = self.dump_argv(partial, version, snapshot)
-            counts = self._run_dump(argv, conn, tables)
-        except BaseException:
-            self._discard(partial)
-            raise
+            counts = self._run_dump(self.dump_argv(partial, version, snapshot), conn, tables)
         finally:
             conn.close()  # ends the snapshot transaction, only now that pg_dump is done
-        try:
-            rc, toc, err = self.list_archive(partial)
-            if rc != 0:
-                raise bm.BackupError("the new archive is not readable by pg_restore --list: %s" % bm.tail(err))
-            present = self.data_entries(toc, tables)
-            tables = dict((k, v) for k, v in tables.items() if k in present)
-            if fmt == "directory":
-                self._private_tree(partial)
-                fileutils.fsync_tree(partial)
-            else:
-                os.chmod(partial, 0o600)
-                fileutils.fsync_path(partial)
-            digest, size = fileutils.sha256_path(partial)
-            fileutils.atomic_rename(partial, final)
-        except BaseException:
-            self._discard(partial)
-            raise
-        finished = bm.utcnow()
-        manifest = {
-            "manifest_version": bm.MANIFEST_VERSION, "engine": ENGINE, "clinic": self.params.get("clinic"),
-            "database": self.database, "host": self.keywords.get("host"), "port": self.keywords.get("port"),
+        tables = self._archived_tables(partial, tables)
+        return {
+            "host": self.keywords.get("host"), "port": self.keywords.get("port"),
             "server_version": "%d.%d" % server, "tool": {"pg_dump": version_text},
-            "format": fmt, "compression": self.params.get("compression") or "gzip",
+            "format": self.params.get("format") or "custom", "compression": self.params.get("compression") or "gzip",
             "compression_level": self.params.get("compression_level"), "jobs": self.jobs,
             "dump_extra_args": list(self.params.get("dump_extra_args") or []),
-            "started_at": bm.iso(started), "finished_at": bm.iso(finished),
-            "duration_seconds": round((finished - started).total_seconds(), 3),
-            "file": os.path.basename(final), "bytes": size, "sha256": digest,
-            "sha256_kind": "tree" if fmt == "directory" else "file",
             "tables": dict((k, counts[k]) for k in tables), "table_names": tables,
             "rows_total": sum(counts[k] for k in tables), "database_bytes": database_bytes,
         }
-        bm.write_manifest(final, manifest)
-        return manifest
+
+    def _export_snapshot(self, conn, version):
+        """(server version, exported snapshot, database bytes) from a REPEATABLE READ transaction
+        that stays open, so pg_dump and the counts see the same rows."""
+        server = self.server_version(conn)
+        conn.rollback()  # set_session below needs no transaction open
+        if version[0] < server[0]:
+            raise bm.BackupError("pg_dump %d.%d cannot dump a PostgreSQL %d server: set bin_dir to the client tools "
+                                 "of version %d or newer" % (version[0], version[1], server[0], server[0]))
+        conn.set_session(isolation_level=psycopg2.extensions.ISOLATION_LEVEL_REPEATABLE_READ, readonly=True)
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_export_snapshot()")
+            snapshot = cur.fetchone()[0]
+            # What a restore of this backup will need on disk, roughly (restore's free-space check).
+            cur.execute("SELECT pg_database_size(current_database())")
+            return server, snapshot, cur.fetchone()[0]
+
+    def _archived_tables(self, partial, tables):
+        """The counted tables whose data the new archive holds; an unreadable archive fails the dump."""
+        rc, toc, err = self.list_archive(partial)
+        if rc != 0:
+            raise bm.BackupError("the new archive is not readable by pg_restore --list: %s" % bm.tail(err))
+        present = self.data_entries(toc, tables)
+        return dict((k, v) for k, v in tables.items() if k in present)
 
     def _run_dump(self, argv, conn, tables):
         """Run pg_dump while counting every table in the exporting transaction (a thread)."""
@@ -363,20 +358,6 @@ class PostgresqlEngine(object):
         if failure:
             raise bm.BackupError("counting rows in the dump's snapshot failed: %s" % self._scrub(str(failure[0]).strip()))
         return counted
-
-    @staticmethod
-    def _private_tree(path):
-        os.chmod(path, 0o700)
-        for root, dirs, files in os.walk(path):
-            for name in dirs:
-                os.chmod(os.path.join(root, name), 0o700)
-            for name in files:
-                os.chmod(os.path.join(root, name), 0o600)
-
-    @staticmethod
-    def _discard(partial):
-        if os.path.lexists(partial):
-            fileutils.remove_path(partial)
 
     # -- verified --------------------------------------------------------------------------
     def readable_check(self, backup, manifest):

@@ -18,37 +18,48 @@ import time
 
 from ansible_collections.medops.runbook.plugins.module_utils import backup_manifest as bm
 from ansible_collections.medops.runbook.plugins.module_utils import fileutils
-
-REDIS_IMPORT_ERROR = None
-try:
-    import redis
-except ImportError:
-    import traceback
-    REDIS_IMPORT_ERROR = traceback.format_exc()
-    redis = None
+from ansible_collections.medops.runbook.plugins.module_utils import redis_connect
+from ansible_collections.medops.runbook.plugins.module_utils.backup_engine import BackupEngine
+from ansible_collections.medops.runbook.plugins.module_utils.redis_connect import redis
 
 ENGINE = "redis"
 SUFFIX = ".rdb"
 
 
-class RedisEngine(object):
+class RedisEngine(BackupEngine):
+    name = ENGINE
+    SUFFIX = SUFFIX
+    library = ("redis", redis_connect.REDIS_IMPORT_ERROR)
+    # One RDB holds every Redis database.
+    per_database = False
+    unused_options = ("login_host", "login_port", "login_user", "login_password")
+    unused_hint = "its connection is the redis_* options (redis_url or redis_host, redis_port, redis_password, redis_tls)"
+
     def __init__(self, params):
-        self.params = params
+        super(RedisEngine, self).__init__(params)
         self.timeout = params.get("redis_save_timeout") or 300
 
-    def client(self):
-        p = self.params
+    @classmethod
+    def problems(cls, params):
+        problems = super(RedisEngine, cls).problems(params)
+        if params.get("state") == "restored":
+            problems.append("state=restored is not supported for engine=redis: loading an RDB needs a Redis restart")
+        if params.get("uri"):
+            problems.append("uri does not apply to engine=redis: give redis_url, or redis_host, redis_port and redis_password")
+        if (params.get("redis_save_timeout") or 0) < 1:
+            problems.append("redis_save_timeout must be 1 or more seconds")
         try:
-            if p.get("uri"):
-                kwargs = {"socket_timeout": 30}
-                if p.get("login_password"):
-                    kwargs["password"] = p["login_password"]
-                return redis.Redis.from_url(p["uri"], **kwargs)
-            return redis.Redis(host=p.get("login_host") or "127.0.0.1", port=p.get("login_port") or 6379,
-                               username=p.get("login_user") or None, password=p.get("login_password") or None,
-                               socket_timeout=30)
-        except ValueError as exc:
-            raise bm.BackupError("uri is not a valid Redis URL: %s" % exc)
+            redis_connect.check_params(params)
+        except redis_connect.RedisConnectError as exc:
+            problems.append(str(exc))
+        return problems
+
+    def client(self):
+        """A client from the redis_* options (TLS included), like every module that talks to Redis."""
+        try:
+            return redis_connect.connect(self.params)
+        except redis_connect.RedisConnectError as exc:
+            raise bm.BackupError(str(exc))
 
     def _call(self, what, func, *args):
         try:
@@ -103,42 +114,28 @@ class RedisEngine(object):
             raise bm.BackupError("timed out after %ss waiting for %s" % (self.timeout, what))
         time.sleep(0.1)
 
-    def dump(self, final):
+    def write(self, partial):
         client = self.client()
-        started = bm.utcnow()
         server = self._call("INFO server", client.info, "server")
         keyspace = self._call("INFO keyspace", client.info, "keyspace")
         source = self.rdb_path(client)
         lastsave = self.snapshot(client)
-        partial = bm.partial_path(final)
+        self._copy(source, partial)
+        return {
+            "server_version": server.get("redis_version"), "tool": {"redis": "BGSAVE"}, "source": source,
+            "lastsave": lastsave,
+            # Keys per database just before the save: writes between INFO and BGSAVE make this approximate.
+            "keyspace_before_save": dict((db, info.get("keys")) for db, info in keyspace.items() if isinstance(info, dict)),
+        }
+
+    def _copy(self, source, partial):
         try:
             src = open(source, "rb")
         except OSError as exc:
             raise bm.BackupError("cannot read the RDB file %s (the module must run on the Redis host, or set "
                                  "redis_rdb_path): %s" % (source, exc.strerror))
-        try:
-            with src, os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
-                writer = fileutils.HashingWriter(out)
-                fileutils.copy_stream(src, writer)
-                out.flush()
-                os.fsync(out.fileno())
-            fileutils.atomic_rename(partial, final)
-        except BaseException:
-            if os.path.lexists(partial):
-                os.unlink(partial)
-            raise
-        finished = bm.utcnow()
-        manifest = {
-            "manifest_version": bm.MANIFEST_VERSION, "engine": ENGINE, "clinic": self.params.get("clinic"),
-            "database": None, "server_version": server.get("redis_version"), "tool": {"redis": "BGSAVE"},
-            "source": source, "lastsave": lastsave, "started_at": bm.iso(started), "finished_at": bm.iso(finished),
-            "duration_seconds": round((finished - started).total_seconds(), 3), "file": os.path.basename(final),
-            "bytes": writer.size, "sha256": writer.hexdigest(), "sha256_kind": "file",
-            # Keys per database just before the save: writes between INFO and BGSAVE make this approximate.
-            "keyspace_before_save": dict((db, info.get("keys")) for db, info in keyspace.items() if isinstance(info, dict)),
-        }
-        bm.write_manifest(final, manifest)
-        return manifest
+        with src, self.create_partial(partial) as out:
+            fileutils.copy_stream(src, out)
 
     def verify(self, backup, manifest, restore_check):
         checks = [bm.checksum_check(backup, manifest)]

@@ -34,6 +34,26 @@ def require_parent_directory(path, what):
         raise DeployStateError("the directory of the %s does not exist: %s" % (what, directory))
 
 
+def state_file_argument_spec(states, **options):
+    """``path`` and ``state`` (the first of ``states`` by default), the options of every module that
+    keeps one deploy state file, with the module's own ``options``."""
+    spec = dict(path=dict(type="path", required=True), state=dict(type="str", choices=list(states), default=states[0]))
+    spec.update(options)
+    return spec
+
+
+def exit_with(module, what, work):
+    """Exit ``module`` with the result of ``work()`` on its state file (``what`` names it), whose
+    directory must exist; a DeployStateError fails the task, naming the file."""
+    path = module.params["path"]
+    try:
+        require_parent_directory(path, what)
+        result = work()
+    except DeployStateError as exc:
+        module.fail_json(msg=str(exc), path=path)
+    module.exit_json(**result)
+
+
 def _utc(epoch):
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 

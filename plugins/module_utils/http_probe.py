@@ -55,6 +55,15 @@ HTTP_CLIENT_REQUIRED_BY = {"client_key": "client_cert", "url_password": "url_use
 HTTP_CLIENT_MUTUALLY_EXCLUSIVE = [("bearer_token", "url_username")]
 
 
+def http_client_module_kwargs(mutually_exclusive=(), **constraints):
+    """AnsibleModule's keyword arguments (but the spec) for a module with those options: their
+    constraints beside the module's own, and check mode (a probe changes nothing)."""
+    kwargs = dict(mutually_exclusive=list(mutually_exclusive) + HTTP_CLIENT_MUTUALLY_EXCLUSIVE,
+                  required_by=HTTP_CLIENT_REQUIRED_BY, supports_check_mode=True)
+    kwargs.update(constraints)
+    return kwargs
+
+
 class ProbeConfigError(ValueError):
     """Bad options; the message is meant for the user as is."""
 

@@ -18,6 +18,7 @@ except ImportError:
     MongoClient = None
     PyMongoError = Exception
 
+DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 27017
 
 

@@ -54,16 +54,28 @@ def connect(keywords, password=None, error=Exception):
                     % (given.get("dbname"), where(given), scrub(str(exc).strip(), password)))
 
 
-def postgresql_argument_spec():
-    """The argument spec matching doc fragment ``medops.runbook.db_connection.postgresql``."""
-    return dict(
+def postgresql_argument_spec(maintenance_database=False):
+    """The login options of every module that logs in to PostgreSQL: doc fragment
+    ``medops.runbook.db_connection``, plus its ``maintenance_database`` part for a module that
+    creates or drops databases or roles from outside them."""
+    spec = dict(
         login_host=dict(type="str"),
         login_port=dict(type="int"),
         login_user=dict(type="str"),
         login_password=dict(type="str", no_log=True),
-        maintenance_database=dict(type="str", default="postgres"),
         connect_timeout=dict(type="int", default=10),
     )
+    if maintenance_database:
+        spec["maintenance_database"] = dict(type="str", default="postgres")
+    return spec
+
+
+def login_problems(params):
+    """What the login options' types cannot refuse, one sentence each."""
+    port = params.get("login_port")
+    if port is not None and not 0 < port < 65536:
+        return ["login_port must be between 1 and 65535, got %d" % port]
+    return []
 
 
 def login_keywords(params):

@@ -12,6 +12,10 @@ DOCUMENTATION = r"""
 module: container_release
 short_description: Run a clinic's release as a container through the Docker API
 version_added: "0.1.0"
+extends_documentation_fragment:
+  - medops.runbook.docker
+  - medops.runbook.attributes
+  - medops.runbook.attributes.check_full
 description:
   - Manages the containers of one clinic, one per release version, through the Docker API with the docker Python SDK.
     Works with Docker and with podman's Docker-compatible API (C(podman system service)).
@@ -147,10 +151,6 @@ options:
     type: list
     elements: str
     default: []
-extends_documentation_fragment:
-  - medops.runbook.docker
-  - medops.runbook.attributes
-  - medops.runbook.attributes.check_full
 notes:
   - Images are never built here. On a host that cannot reach a registry, load or build them beforehand and use O(pull=never)
     or O(pull=missing).

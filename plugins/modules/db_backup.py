@@ -12,6 +12,11 @@ DOCUMENTATION = r"""
 module: db_backup
 short_description: Dump, verify, restore and prune PostgreSQL, MongoDB and Redis backups you can trust
 version_added: "0.1.0"
+extends_documentation_fragment:
+  - medops.runbook.attributes
+  - medops.runbook.db_connection
+  - medops.runbook.db_connection.maintenance_database
+  - medops.runbook.redis
 description:
   - O(state=dumped) writes a new backup into O(dest) under a temporary hidden name, fsyncs it and renames
     it, so no half-written file ever carries a final name; files are mode 0600, a directory it creates 0700.
@@ -33,15 +38,15 @@ description:
   - Passwords reach the client tools only through their environment (PGPASSWORD) or a 0600 config file
     (MongoDB), never the command line; tools run from argument lists, never through a shell.
   - O(state=dumped) always writes a new backup, so it always reports a change.
+  - PostgreSQL and MongoDB are reached with the C(login_*) options (or O(uri)); Redis with the C(redis_*) options,
+    TLS included, like every module of this collection that talks to Redis. Action groups
+    C(medops.runbook.postgresql) and C(medops.runbook.redis) take them as C(module_defaults).
 author:
   - medops.runbook contributors (@medops-runbook)
 requirements:
   - psycopg2 and the PostgreSQL client tools (pg_dump, pg_restore) for O(engine=postgresql)
-  - redis (Python) on the Redis host for O(engine=redis); redis-check-rdb for its verification
+  - the module runs on the Redis host for O(engine=redis) (it copies the RDB file); redis-check-rdb for its verification
   - mongodump and mongorestore for O(engine=mongodb); mongosh for O(restore_check) with MongoDB
-extends_documentation_fragment:
-  - medops.runbook.attributes
-  - medops.runbook.db_connection
 attributes:
   check_mode:
     support: full
@@ -50,10 +55,25 @@ attributes:
     support: none
 options:
   engine:
-    description: Which datastore.
+    description: Which datastore (the backup engine).
     type: str
     choices: [postgresql, mongodb, redis]
     default: postgresql
+  database:
+    description: Database to back up; for O(state=restored) the database the backup must be of (see O(force)).
+    type: str
+  uri:
+    description:
+      - Connection URI of PostgreSQL (C(postgresql://...)) or MongoDB (C(mongodb://...)). Explicit C(login_*)
+        options and O(database) override its parts. A password in it is treated like O(login_password).
+      - Refused with O(engine=redis), whose URL is O(redis_url).
+    type: str
+  bin_dir:
+    description:
+      - Directory holding the client tools (pg_dump, pg_restore, mongodump, ...). Default for PostgreSQL is the
+        newest C(/usr/lib/postgresql/*/bin), then PATH; for MongoDB, PATH. pg_dump must be at least the server's
+        major version (the module checks and says so).
+    type: path
   state:
     description: What to do.
     type: str
@@ -215,12 +235,14 @@ EXAMPLES = r"""
     compression: zstd
     compression_level: 5
 
-- name: Redis snapshot
+- name: Redis snapshot, over TLS
   medops.runbook.db_backup:
     engine: redis
     dest: /var/backups/redis
-    login_port: 6379
-    login_password: "{{ vault_redis_password }}"
+    redis_port: 6380
+    redis_tls: true
+    redis_ca_path: /etc/ssl/clinic-ca.pem
+    redis_password: "{{ vault_redis_password }}"
 
 - name: Keep a week, at least 3, and always the newest verified one
   medops.runbook.db_backup:
@@ -331,36 +353,23 @@ elapsed:
   type: float
 """
 
-import os
-import time
-
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.medops.runbook.plugins.module_utils import backup_manifest as bm
-from ansible_collections.medops.runbook.plugins.module_utils import backup_mongodb
-from ansible_collections.medops.runbook.plugins.module_utils import backup_postgresql
-from ansible_collections.medops.runbook.plugins.module_utils import backup_redis
-from ansible_collections.medops.runbook.plugins.module_utils import fileutils
-from ansible_collections.medops.runbook.plugins.module_utils import postgresql_driver
-
-ENGINES = {"postgresql": backup_postgresql, "mongodb": backup_mongodb, "redis": backup_redis}
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.medops.runbook.plugins.module_utils import backup_states
+from ansible_collections.medops.runbook.plugins.module_utils.backup_registry import ENGINES
+from ansible_collections.medops.runbook.plugins.module_utils.postgresql_driver import postgresql_argument_spec
+from ansible_collections.medops.runbook.plugins.module_utils.redis_connect import redis_argument_spec
 
 
 def argument_spec():
-    return dict(
+    spec = dict(
         engine=dict(type="str", default="postgresql", choices=list(ENGINES)),
-        state=dict(type="str", default="dumped", choices=["dumped", "verified", "restored", "pruned"]),
+        state=dict(type="str", default="dumped", choices=backup_states.STATES),
         dest=dict(type="path"),
         backup=dict(type="path"),
-        login_host=dict(type="str"),
-        login_port=dict(type="int"),
-        login_user=dict(type="str"),
-        login_password=dict(type="str", no_log=True),
+        clinic=dict(type="str"),
         database=dict(type="str"),
         uri=dict(type="str", no_log=True),
-        maintenance_database=dict(type="str", default="postgres"),
-        connect_timeout=dict(type="int", default=10),
         bin_dir=dict(type="path"),
-        clinic=dict(type="str"),
         format=dict(type="str", default="custom", choices=["custom", "directory"]),
         jobs=dict(type="int", default=1),
         compression=dict(type="str", default="gzip", choices=["gzip", "lz4", "zstd", "none"]),
@@ -381,211 +390,14 @@ def argument_spec():
         redis_save_timeout=dict(type="int", default=300),
         mongo_auth_database=dict(type="str", default="admin"),
     )
-
-
-def validate(params):
-    """Every input problem as one clear sentence, before anything runs."""
-    state, engine = params["state"], params["engine"]
-    problems = []
-    if state in ("dumped", "pruned") and not params["dest"]:
-        problems.append("dest (the backup directory) is required with state=%s" % state)
-    if state in ("verified", "restored") and not params["dest"] and not params["backup"]:
-        problems.append("state=%s needs backup (a backup's path) or dest (to pick the newest backup)" % state)
-    if params["jobs"] < 1:
-        problems.append("jobs must be 1 or more, got %d" % params["jobs"])
-    if params["login_port"] is not None and not 0 < params["login_port"] < 65536:
-        problems.append("login_port must be between 1 and 65535, got %d" % params["login_port"])
-    if state == "pruned":
-        if params["keep_last"] is None and params["max_age_days"] is None:
-            problems.append("state=pruned needs keep_last and/or max_age_days (otherwise every backup would go)")
-        if params["keep_last"] is not None and params["keep_last"] < 1:
-            problems.append("keep_last must be 1 or more, got %d" % params["keep_last"])
-        if params["max_age_days"] is not None and params["max_age_days"] <= 0:
-            problems.append("max_age_days must be more than 0, got %s" % params["max_age_days"])
-    if params["compression_level"] is not None and params["compression"] == "none":
-        problems.append("compression_level makes no sense with compression=none")
-    if params["compression_level"] is not None and params["compression_level"] < 1:
-        problems.append("compression_level must be 1 or more (use compression=none for no compression)")
-    if engine == "postgresql" and state in ("dumped", "restored") and not (params["database"] or params["uri"] or
-                                                                           params["target_database"]):
-        problems.append("database (or uri) is required with engine=postgresql and state=%s" % state)
-    if engine == "mongodb" and state == "dumped" and not params["database"]:
-        problems.append("database is required with engine=mongodb and state=dumped")
-    if engine == "redis" and state == "restored":
-        problems.append("state=restored is not supported for engine=redis: loading an RDB needs a Redis restart")
-    if engine != "postgresql" and params["format"] == "directory":
-        problems.append("format=directory applies to engine=postgresql only")
-    if params["scratch_database"] is not None and params["scratch_database"] in (params["database"], params["target_database"]):
-        problems.append("scratch_database must not be the source or target database (it is dropped after the check)")
-    for option in ("restore_free_bytes", "restore_min_free_bytes"):
-        if params[option] is not None and params[option] < 0:
-            problems.append("%s must be 0 or more, got %d" % (option, params[option]))
-    if params["redis_save_timeout"] < 1:
-        problems.append("redis_save_timeout must be 1 or more seconds")
-    if params["dest"] and os.path.exists(params["dest"]) and not os.path.isdir(params["dest"]):
-        problems.append("dest %s exists and is not a directory" % params["dest"])
-    return problems
-
-
-def require_library(module, engine):
-    lib = {"postgresql": ("psycopg2", postgresql_driver.PSYCOPG2_IMPORT_ERROR),
-           "redis": ("redis", backup_redis.REDIS_IMPORT_ERROR)}.get(engine)
-    if lib and lib[1]:
-        module.fail_json(msg=missing_required_lib(lib[0]), exception=lib[1])
-
-
-def make_engine(params):
-    engine = params["engine"]
-    if engine == "postgresql":
-        return backup_postgresql.PostgresqlEngine(params)
-    if engine == "redis":
-        return backup_redis.RedisEngine(params)
-    return backup_mongodb.MongodbEngine(params)
-
-
-def suffix(params):
-    if params["engine"] == "postgresql":
-        return backup_postgresql.SUFFIX[params["format"]]
-    return ENGINES[params["engine"]].SUFFIX
-
-
-def do_dumped(module, engine, result):
-    params = module.params
-    dest = params["dest"]
-    label = params["clinic"] or params["database"] or params["engine"]
-    final = bm.final_path(dest, label, params["engine"], bm.utcnow(), suffix(params))
-    if module.check_mode:
-        result.update(changed=True, backup=final, command=backup_postgresql.redact(engine.plan_dump(final)),
-                      msg="would write %s" % final)
-        return
-    result["created_dest"] = fileutils.ensure_private_dir(dest)
-    try:
-        manifest = engine.dump(final)
-    except BaseException:
-        # A failed first run leaves the machine as it found it.
-        if result["created_dest"] and not os.listdir(dest):
-            os.rmdir(dest)
-            result["created_dest"] = False
-        raise
-    result.update(changed=True, backup=final, manifest=manifest, msg="wrote %s (%d bytes)" % (final, manifest["bytes"]))
-
-
-def pick_backup(params):
-    if params["backup"]:
-        return params["backup"].rstrip("/")
-    database = params["database"] if params["engine"] != "redis" else None
-    return bm.newest_backup(params["dest"], params["engine"], params["clinic"], database)
-
-
-def do_verified(module, engine, result):
-    params = module.params
-    backup = pick_backup(params)
-    manifest = bm.read_manifest(backup)
-    if manifest.get("engine") != params["engine"]:
-        raise bm.BackupError("%s is a %s backup, not %s" % (backup, manifest.get("engine"), params["engine"]))
-    result.update(backup=backup, manifest=manifest)
-    if module.check_mode:
-        result.update(msg="would verify %s%s" % (backup, " with a restore into a scratch database" if params["restore_check"] else ""))
-        return
-    checks = engine.verify(backup, manifest, params["restore_check"])
-    ok = all(c["ok"] for c in checks)
-    result.update(checks=checks, verified=ok)
-    for item in checks:
-        if "tables" in item:
-            result["tables"] = item["tables"]
-    if not ok:
-        failed = ["%s: %s" % (c["name"], c["detail"]) for c in checks if not c["ok"]]
-        raise VerifyFailed("verification of %s failed: %s" % (backup, "; ".join(failed)))
-    result["verification"] = bm.record_verified(backup, manifest, checks)
-    result["msg"] = "%s passed %s" % (backup, ", ".join(c["name"] for c in checks))
-
-
-class VerifyFailed(Exception):
-    pass
-
-
-def identity_problems(params, manifest, target):
-    problems = []
-    if params["clinic"] and manifest.get("clinic") and manifest["clinic"] != params["clinic"]:
-        problems.append("the backup belongs to clinic %r, not %r" % (manifest["clinic"], params["clinic"]))
-    expected = params["database"] or target
-    if expected and manifest.get("database") and manifest["database"] != expected:
-        problems.append("the backup is of database %r, not %r" % (manifest["database"], expected))
-    return problems
-
-
-def do_restored(module, engine, result):
-    params = module.params
-    backup = pick_backup(params)
-    manifest = bm.read_manifest(backup)
-    if manifest.get("engine") != params["engine"]:
-        raise bm.BackupError("%s is a %s backup, not %s" % (backup, manifest.get("engine"), params["engine"]))
-    target = params["target_database"] or params["database"] or getattr(engine, "database", None)
-    problems = identity_problems(params, manifest, target)
-    result.update(backup=backup, target_database=target)
-    if problems and not params["force"]:
-        raise bm.BackupError("refusing to restore %s into %r: %s (force=true overrides)" % (backup, target, "; ".join(problems)))
-    result["identity_overridden"] = problems
-    if module.check_mode:
-        keeps = " (the replaced database would be kept, not dropped)" if params["restore_mode"] == "replace" else ""
-        result.update(changed=True, manifest=manifest, msg="would restore %s into %r%s" % (backup, target, keeps))
-        return
-    outcome = engine.restore(backup, manifest, target)
-    result.update(outcome)
-    kept = ""
-    if outcome.get("database_kept"):
-        since = outcome["rows_since_backup"]
-        kept = "; the database it replaced is kept as %r%s" % (outcome["database_kept"], (
-            ", with rows the backup does not have: %s" % ", ".join("%s %+d" % item for item in since.items())) if since else
-            ", with the same row counts as the backup")
-    result.update(changed=True, manifest=manifest, msg="restored %s into %r%s" % (backup, target, kept))
-    if outcome.get("free_space") and outcome["free_space"].get("checked") is False and "reason" not in outcome["free_space"]:
-        module.warn("free space not checked: %s" % outcome["free_space"]["measured_by"])
-    mismatched = [c for c in outcome["checks"] if not c["ok"]]
-    if mismatched:
-        for check in mismatched:
-            module.warn("after the restore %s" % check["detail"])
-
-
-def do_pruned(module, result):
-    params = module.params
-    database = params["database"] if params["engine"] != "redis" else None
-    backups = bm.list_backups(params["dest"], params["engine"], params["clinic"], database)
-    keep, remove = bm.prune_plan(backups, params["keep_last"], params["max_age_days"], bm.utcnow())
-    if not module.check_mode:
-        for entry in remove:
-            bm.remove_backup(entry["path"])
-    result.update(changed=bool(remove), kept=keep, removed=remove,
-                  msg="%s %d backups, kept %d" % ("would remove" if module.check_mode else "removed", len(remove), len(keep)))
+    spec.update(postgresql_argument_spec(maintenance_database=True))
+    spec.update(redis_argument_spec())
+    return spec
 
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    started = time.monotonic()
-    params = module.params
-    result = dict(changed=False, leftovers_removed=[])
-    problems = validate(params)
-    if problems:
-        module.fail_json(msg="; ".join(problems), elapsed=0.0, **result)
-    require_library(module, params["engine"])
-    try:
-        if params["dest"]:
-            result["leftovers_removed"] = bm.clean_leftovers(params["dest"], module.check_mode)
-        if params["state"] == "pruned":
-            do_pruned(module, result)
-        else:
-            engine = make_engine(params)
-            {"dumped": do_dumped, "verified": do_verified, "restored": do_restored}[params["state"]](module, engine, result)
-    except (bm.BackupError, VerifyFailed) as exc:
-        result["elapsed"] = round(time.monotonic() - started, 3)
-        module.fail_json(msg=str(exc), **result)
-    except OSError as exc:
-        result["elapsed"] = round(time.monotonic() - started, 3)
-        module.fail_json(msg="%s: %s" % (exc.strerror or exc, exc.filename or ""), **result)
-    if result["leftovers_removed"] and not module.check_mode:
-        result["changed"] = True
-    result["elapsed"] = round(time.monotonic() - started, 3)
-    module.exit_json(**result)
+    backup_states.run(module)
 
 
 if __name__ == "__main__":

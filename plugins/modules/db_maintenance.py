@@ -12,6 +12,11 @@ DOCUMENTATION = r"""
 module: db_maintenance
 short_description: Routine upkeep of a clinic's PostgreSQL database or Redis, and a MongoDB ping
 version_added: "0.1.0"
+extends_documentation_fragment:
+  - medops.runbook.attributes
+  - medops.runbook.attributes.check_full
+  - medops.runbook.db_connection
+  - medops.runbook.redis
 description:
   - With O(engine=postgresql), checks the database answers, then optionally runs C(VACUUM ANALYZE),
     C(REINDEX DATABASE), and retention purges (rows older than N days, deleted in batches with a commit
@@ -23,6 +28,8 @@ description:
     C(SCAN) by pattern (never C(KEYS), never C(FLUSHDB)).
   - With O(engine=mongodb), pings MongoDB and reports its version (O(login_user) authenticates against
     O(database), else C(admin)); nothing else.
+  - PostgreSQL and MongoDB are reached with the C(login_*) options, Redis with the C(redis_*) options (action
+    groups C(medops.runbook.postgresql) and C(medops.runbook.redis) take them as C(module_defaults)).
   - With no operation asked, it is a reachability check that reports the server version.
   - In check mode nothing runs that changes data; purges and session cleanups report how many rows or
     keys they would remove.
@@ -37,26 +44,9 @@ options:
     type: str
     choices: [postgresql, redis, mongodb]
     default: postgresql
-  login_host:
-    description: PostgreSQL or MongoDB host.
-    type: str
-    default: 127.0.0.1
-  login_port:
-    description: PostgreSQL or MongoDB port (default 5432, or 27017 with O(engine=mongodb)).
-    type: int
-  login_user:
-    description: PostgreSQL role (default C(postgres)), or MongoDB user (none by default).
-    type: str
-  login_password:
-    description: PostgreSQL or MongoDB password. Passed to the driver only; never logged or returned.
-    type: str
   database:
     description: PostgreSQL database (required with O(engine=postgresql)), or the MongoDB database the user authenticates against.
     type: str
-  connect_timeout:
-    description: Seconds to wait for MongoDB to answer (O(engine=mongodb)).
-    type: int
-    default: 10
   vacuum:
     description:
       - Run C(VACUUM ANALYZE). Which tables it covers is O(vacuum_scope)'s choice.
@@ -120,10 +110,6 @@ options:
     description: C(SCAN) COUNT hint and deletion batch size.
     type: int
     default: 500
-extends_documentation_fragment:
-  - medops.runbook.attributes
-  - medops.runbook.attributes.check_full
-  - medops.runbook.redis
 """
 
 EXAMPLES = r"""
@@ -208,6 +194,8 @@ from ansible_collections.medops.runbook.plugins.module_utils import redis_connec
 
 def validate(module):
     p = module.params
+    for problem in postgresql_driver.login_problems(p):
+        module.fail_json(msg=problem)
     if p["engine"] == "postgresql" and not p["database"]:
         module.fail_json(msg="database is required with engine=postgresql")
     for rule in p["purge"]:
@@ -230,8 +218,8 @@ def run_postgresql(module, result):
     p = module.params
     if postgresql_driver.PSYCOPG2_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("psycopg2"), exception=postgresql_driver.PSYCOPG2_IMPORT_ERROR)
-    db = pg.PostgresMaintenance(p["login_host"], p["login_port"] or 5432, p["login_user"] or "postgres", p["login_password"],
-                                p["database"])
+    db = pg.PostgresMaintenance(p["login_host"], p["login_port"], p["login_user"], p["login_password"], p["database"],
+                                p["connect_timeout"])
     try:
         db.connect()
         result["server_version"] = db.server_version()
@@ -302,7 +290,7 @@ def run_mongodb(module, result):
     p = module.params
     if mongo.PYMONGO_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("pymongo"), exception=mongo.PYMONGO_IMPORT_ERROR)
-    kwargs = mongo.client_kwargs(p["login_host"], p["login_port"], p["login_user"], p["login_password"], p["database"],
+    kwargs = mongo.client_kwargs(p["login_host"] or mongo.DEFAULT_HOST, p["login_port"], p["login_user"], p["login_password"], p["database"],
                                  p["connect_timeout"])
     try:
         result.update(mongo.ping(kwargs))
@@ -313,33 +301,31 @@ def run_mongodb(module, result):
 RUNNERS = {"postgresql": run_postgresql, "redis": run_redis, "mongodb": run_mongodb}
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            engine=dict(type="str", choices=list(RUNNERS), default="postgresql"),
-            login_host=dict(type="str", default="127.0.0.1"),
-            login_port=dict(type="int"),
-            login_user=dict(type="str"),
-            login_password=dict(type="str", no_log=True),
-            database=dict(type="str"),
-            connect_timeout=dict(type="int", default=10),
-            vacuum=dict(type="bool", default=False),
-            vacuum_scope=dict(type="str", choices=["needed", "all"], default="needed"),
-            reindex=dict(type="bool", default=False),
-            purge=dict(type="list", elements="dict", default=[], options=dict(
-                table=dict(type="str", required=True),
-                column=dict(type="str", required=True),
-                older_than_days=dict(type="int", required=True),
-                batch_size=dict(type="int", default=1000),
-            )),
-            drop_kept_older_than_days=dict(type="float"),
-            session_pattern=dict(type="str"),
-            session_idle_seconds=dict(type="int", default=86400),
-            scan_count=dict(type="int", default=500),
-            **redis_connect.redis_argument_spec()
-        ),
-        supports_check_mode=True,
+def argument_spec():
+    spec = dict(
+        engine=dict(type="str", choices=list(RUNNERS), default="postgresql"),
+        database=dict(type="str"),
+        vacuum=dict(type="bool", default=False),
+        vacuum_scope=dict(type="str", choices=["needed", "all"], default="needed"),
+        reindex=dict(type="bool", default=False),
+        purge=dict(type="list", elements="dict", default=[], options=dict(
+            table=dict(type="str", required=True),
+            column=dict(type="str", required=True),
+            older_than_days=dict(type="int", required=True),
+            batch_size=dict(type="int", default=1000),
+        )),
+        drop_kept_older_than_days=dict(type="float"),
+        session_pattern=dict(type="str"),
+        session_idle_seconds=dict(type="int", default=86400),
+        scan_count=dict(type="int", default=500),
     )
+    spec.update(postgresql_driver.postgresql_argument_spec())
+    spec.update(redis_connect.redis_argument_spec())
+    return spec
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     validate(module)
     started = time.monotonic()
     result = dict(changed=False)

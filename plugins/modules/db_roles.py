@@ -12,6 +12,10 @@ DOCUMENTATION = r"""
 module: db_roles
 short_description: A clinic database's least-privilege PostgreSQL roles (application, backup, restore)
 version_added: "0.1.0"
+extends_documentation_fragment:
+  - medops.runbook.attributes
+  - medops.runbook.db_connection
+  - medops.runbook.db_connection.maintenance_database
 description:
   - Makes the three login roles of one clinic database and the database itself, each role with only the
     rights its playbook steps need, and says which statements it ran (never a password).
@@ -38,9 +42,6 @@ author:
   - medops.runbook contributors (@medops-runbook)
 requirements:
   - psycopg2
-extends_documentation_fragment:
-  - medops.runbook.attributes
-  - medops.runbook.db_connection.postgresql
 attributes:
   check_mode:
     support: full
@@ -120,7 +121,7 @@ from ansible_collections.medops.runbook.plugins.module_utils import postgresql_d
 
 
 def argument_spec():
-    spec = postgresql_driver.postgresql_argument_spec()
+    spec = postgresql_driver.postgresql_argument_spec(maintenance_database=True)
     spec.update(
         database=dict(type="str", required=True),
         application_role=dict(type="str", required=True),
@@ -136,8 +137,8 @@ def argument_spec():
 
 def clinic_roles(params):
     """The ClinicDatabaseRoles the options describe (DbRolesError for bad names or passwords)."""
-    if params["login_port"] is not None and not 0 < params["login_port"] < 65536:
-        raise db_roles.DbRolesError("login_port must be between 1 and 65535, got %d" % params["login_port"])
+    for problem in postgresql_driver.login_problems(params):
+        raise db_roles.DbRolesError(problem)
     if not params["database"].strip():
         raise db_roles.DbRolesError("database must not be empty")
     names = db_roles.role_names(params["application_role"], params["backup_role"], params["restore_role"])

@@ -12,6 +12,9 @@ DOCUMENTATION = r"""
 module: deploy_lock
 short_description: Take or release a host's deploy lock
 version_added: "0.1.0"
+extends_documentation_fragment:
+  - medops.runbook.attributes
+  - medops.runbook.attributes.check_full
 description:
   - Keeps two deploys from running on one host at once. The lock is a small JSON file naming the
     holder, the run id and the time it was taken.
@@ -51,9 +54,6 @@ options:
     description: With O(state=released), remove the lock whoever holds it.
     type: bool
     default: false
-extends_documentation_fragment:
-  - medops.runbook.attributes
-  - medops.runbook.attributes.check_full
 notes:
   - Creating the lock uses C(O_CREAT|O_EXCL), so two runs racing for a free lock cannot both win.
 """
@@ -98,15 +98,22 @@ path:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.medops.runbook.plugins.module_utils.deploy_state import (
-    DeployLock, DeployStateError, require_parent_directory)
+from ansible_collections.medops.runbook.plugins.module_utils import deploy_state
+
+
+def check_params(module):
+    """Refuse what the spec's types let through."""
+    params = module.params
+    if not params["run_id"].strip():
+        module.fail_json(msg="run_id must not be empty")
+    if params["stale_after_minutes"] < 1:
+        module.fail_json(msg="stale_after_minutes must be at least 1, got %d" % params["stale_after_minutes"])
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            path=dict(type="path", required=True),
-            state=dict(type="str", choices=["acquired", "released"], default="acquired"),
+        argument_spec=deploy_state.state_file_argument_spec(
+            ["acquired", "released"],
             run_id=dict(type="str", required=True),
             holder=dict(type="str", default="unknown"),
             stale_after_minutes=dict(type="int", default=60),
@@ -115,23 +122,17 @@ def main():
         ),
         supports_check_mode=True,
     )
+    check_params(module)
     params = module.params
-    if not params["run_id"].strip():
-        module.fail_json(msg="run_id must not be empty")
-    if params["stale_after_minutes"] < 1:
-        module.fail_json(msg="stale_after_minutes must be at least 1, got %d" % params["stale_after_minutes"])
+    lock = deploy_state.DeployLock(params["path"])
 
-    lock = DeployLock(params["path"])
-    try:
-        require_parent_directory(params["path"], "lock file")
+    def work():
         if params["state"] == "acquired":
-            result = lock.acquire(params["holder"], params["run_id"], params["stale_after_minutes"] * 60,
-                                  break_stale=params["break_stale"], check_mode=module.check_mode)
-        else:
-            result = lock.release(params["run_id"], force=params["force"], check_mode=module.check_mode)
-    except DeployStateError as exc:
-        module.fail_json(msg=str(exc), path=params["path"])
-    module.exit_json(**result)
+            return lock.acquire(params["holder"], params["run_id"], params["stale_after_minutes"] * 60,
+                                break_stale=params["break_stale"], check_mode=module.check_mode)
+        return lock.release(params["run_id"], force=params["force"], check_mode=module.check_mode)
+
+    deploy_state.exit_with(module, "lock file", work)
 
 
 if __name__ == "__main__":

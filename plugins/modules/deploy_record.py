@@ -12,6 +12,9 @@ DOCUMENTATION = r"""
 module: deploy_record
 short_description: Append to, or read, a host's hash-chained deployment record
 version_added: "0.1.0"
+extends_documentation_fragment:
+  - medops.runbook.attributes
+  - medops.runbook.attributes.check_full
 description:
   - Keeps an append-only record of deploys on a host, one JSON object per line. Each entry holds the
     sha256 of the previous one, so an edited, inserted or removed line shows as a broken chain.
@@ -54,9 +57,6 @@ options:
     description: With O(state=read), how many of the newest entries to return in RV(recent_entries).
     type: int
     default: 0
-extends_documentation_fragment:
-  - medops.runbook.attributes
-  - medops.runbook.attributes.check_full
 """
 
 EXAMPLES = r"""
@@ -130,15 +130,13 @@ recent_entries:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.medops.runbook.plugins.module_utils.deploy_state import (
-    DeploymentRecord, DeployStateError, require_parent_directory)
+from ansible_collections.medops.runbook.plugins.module_utils import deploy_state
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            path=dict(type="path", required=True),
-            state=dict(type="str", choices=["appended", "read"], default="appended"),
+        argument_spec=deploy_state.state_file_argument_spec(
+            ["appended", "read"],
             phase=dict(type="str", choices=["started", "finished", "notified"]),
             run_id=dict(type="str"),
             fields=dict(type="dict", default={}),
@@ -149,18 +147,17 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    record = DeploymentRecord(params["path"])
-    try:
-        require_parent_directory(params["path"], "deployment record")
+    if params["state"] == "read" and params["recent"] < 0:
+        module.fail_json(msg="recent must be 0 or more, got %d" % params["recent"])
+    record = deploy_state.DeploymentRecord(params["path"])
+
+    def work():
         if params["state"] == "read":
-            if params["recent"] < 0:
-                module.fail_json(msg="recent must be 0 or more, got %d" % params["recent"])
-            module.exit_json(changed=False, **record.summary(params["current_version"], params["recent"]))
-        fields = dict(params["fields"], run_id=params["run_id"])
-        entry = record.append(fields, params["phase"], check_mode=module.check_mode)
-    except DeployStateError as exc:
-        module.fail_json(msg=str(exc), path=params["path"])
-    module.exit_json(changed=True, entry=entry, path=params["path"])
+            return dict(changed=False, **record.summary(params["current_version"], params["recent"]))
+        entry = record.append(dict(params["fields"], run_id=params["run_id"]), params["phase"], check_mode=module.check_mode)
+        return dict(changed=True, entry=entry, path=params["path"])
+
+    deploy_state.exit_with(module, "deployment record", work)
 
 
 if __name__ == "__main__":

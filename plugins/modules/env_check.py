@@ -12,6 +12,9 @@ DOCUMENTATION = r"""
 module: env_check
 short_description: Check an application's env file on its host
 version_added: "0.1.0"
+extends_documentation_fragment:
+  - medops.runbook.attributes
+  - medops.runbook.attributes.check_full
 description:
   - Reads an env file (C(KEY=value) lines, C(export) and quotes allowed, as dotenv and systemd's
     C(EnvironmentFile) write them) and checks that the required keys are set and not empty, that
@@ -53,9 +56,6 @@ options:
     description: Fail the task when any check fails; with V(false) the findings are only returned.
     type: bool
     default: true
-extends_documentation_fragment:
-  - medops.runbook.attributes
-  - medops.runbook.attributes.check_full
 """
 
 EXAMPLES = r"""

@@ -12,6 +12,9 @@ DOCUMENTATION = r"""
 module: feature_flag
 short_description: Turn a feature flag on or off and set its gradual rollout, in an env file, Unleash or Redis
 version_added: "0.1.0"
+extends_documentation_fragment:
+  - medops.runbook.attributes
+  - medops.runbook.redis
 description:
   - Sets one feature flag to O(state) and, optionally, its rollout percentage O(rollout), in one of three stores
     (O(backend)). A second identical run changes nothing and writes nothing.
@@ -120,9 +123,6 @@ options:
   key:
     description: V(redis) only. The hash that holds the application's flags, for example C(flags:claims).
     type: str
-extends_documentation_fragment:
-  - medops.runbook.attributes
-  - medops.runbook.redis
 attributes:
   check_mode:
     support: full

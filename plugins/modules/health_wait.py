@@ -12,6 +12,10 @@ DOCUMENTATION = r"""
 module: health_wait
 short_description: Wait until HTTP(S) health endpoints answer healthy
 version_added: "0.1.0"
+extends_documentation_fragment:
+  - medops.runbook.attributes
+  - medops.runbook.attributes.check_full
+  - medops.runbook.http_client
 description:
   - "Polls one or more HTTP(S) endpoints inside one module run until each has answered healthy
     O(success_threshold) times in a row, or gives up after O(wait_timeout) seconds (or earlier on
@@ -135,10 +139,6 @@ options:
       - Leave it off wherever the result is logged or recorded.
     type: bool
     default: false
-extends_documentation_fragment:
-  - medops.runbook.attributes
-  - medops.runbook.attributes.check_full
-  - medops.runbook.http_client
 """
 
 EXAMPLES = r"""
@@ -239,7 +239,7 @@ import gc
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.medops.runbook.plugins.module_utils.http_probe import (
-    HTTP_CLIENT_MUTUALLY_EXCLUSIVE, HTTP_CLIENT_REQUIRED_BY, ProbeConfigError, Prober, Waiter, build_endpoints, http_client_argument_spec)
+    ProbeConfigError, Prober, Waiter, build_endpoints, http_client_argument_spec, http_client_module_kwargs)
 
 
 def argument_spec():
@@ -269,13 +269,8 @@ def argument_spec():
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=argument_spec(),
-        mutually_exclusive=[("url", "urls")] + HTTP_CLIENT_MUTUALLY_EXCLUSIVE,
-        required_one_of=[("url", "urls")],
-        required_by=HTTP_CLIENT_REQUIRED_BY,
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=argument_spec(), **http_client_module_kwargs(
+        mutually_exclusive=[("url", "urls")], required_one_of=[("url", "urls")]))
     try:
         endpoints = build_endpoints(module.params)
         prober = Prober(module.params)

@@ -12,6 +12,9 @@ DOCUMENTATION = r"""
 module: log_scan
 short_description: Count the error lines of a service's logs over a recent window, with masked excerpts
 version_added: "0.4.0"
+extends_documentation_fragment:
+  - medops.runbook.attributes
+  - medops.runbook.attributes.check_full
 description:
   - Reads the end of each log file (or glob) on the host and counts the entries of the last
     O(since_minutes) minutes whose first line matches one of O(patterns) (by default C(ERROR),
@@ -51,9 +54,6 @@ options:
     description: Bytes read from the end of each file; older entries are outside any useful window anyway.
     type: int
     default: 8388608
-extends_documentation_fragment:
-  - medops.runbook.attributes
-  - medops.runbook.attributes.check_full
 """
 
 EXAMPLES = r"""

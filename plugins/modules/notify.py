@@ -12,6 +12,9 @@ DOCUMENTATION = r"""
 module: notify
 short_description: Announce a run's start, a clinic's result or a fleet summary to webhooks, Slack and PagerDuty
 version_added: "0.1.0"
+extends_documentation_fragment:
+  - medops.runbook.attributes
+  - medops.runbook.attributes.check_full
 description:
   - "Sends one event to every configured target: a generic JSON webhook (O(webhook_url)), a Slack-format
     incoming webhook (O(slack_webhook_url)) and PagerDuty Events v2 (O(pagerduty_routing_key)). A target
@@ -109,9 +112,6 @@ options:
         such as a nightly backup verification.
     type: bool
     default: true
-extends_documentation_fragment:
-  - medops.runbook.attributes
-  - medops.runbook.attributes.check_full
 """
 
 EXAMPLES = r"""
@@ -152,6 +152,7 @@ sent:
   description: Targets that accepted the event.
   returned: always
   type: int
+  sample: 2
 failed_targets:
   description: Targets that could not be notified.
   returned: always

@@ -12,6 +12,9 @@ DOCUMENTATION = r"""
 module: process_check
 short_description: Check that a service's process runs and its port takes connections
 version_added: "0.4.0"
+extends_documentation_fragment:
+  - medops.runbook.attributes
+  - medops.runbook.attributes.check_full
 description:
   - Looks for processes whose command line matches O(pattern) (optionally only those of O(user)) in
     C(/proc), and, with O(port), opens one TCP connection to O(host):O(port).
@@ -43,9 +46,6 @@ options:
     description: Fail when no process matches or the port refuses. With V(false), only report.
     type: bool
     default: true
-extends_documentation_fragment:
-  - medops.runbook.attributes
-  - medops.runbook.attributes.check_full
 """
 
 EXAMPLES = r"""
@@ -76,6 +76,7 @@ problems:
   returned: always
   type: list
   elements: str
+  sample: ["nothing accepts connections on port 8080"]
 """
 
 import os

@@ -12,6 +12,10 @@ DOCUMENTATION = r"""
 module: queue_pause
 short_description: Pause, drain or resume job queues (BullMQ on Redis, or an admin HTTP API)
 version_added: "0.1.0"
+extends_documentation_fragment:
+  - medops.runbook.attributes
+  - medops.runbook.attributes.check_full
+  - medops.runbook.redis
 description:
   - Replaces the runbook steps C(curl -X POST .../admin/queue/pause) and C(watch ... jobs_active) before a
     deploy, and the resume afterwards, with one idempotent, check-mode safe task.
@@ -43,10 +47,6 @@ description:
     and a warning).
 author:
   - medops.runbook contributors (@medops-runbook)
-extends_documentation_fragment:
-  - medops.runbook.attributes
-  - medops.runbook.attributes.check_full
-  - medops.runbook.redis
 requirements:
   - redis (Python library) 4.1 or later, for O(backend=bullmq)
 options:
@@ -244,22 +244,27 @@ drained:
   description: With O(state=drained), whether no job was active at the end.
   returned: when O(state=drained)
   type: bool
+  sample: true
 timed_out:
   description: With O(state=drained), whether O(drain_timeout) passed first (the queues stay paused).
   returned: when O(state=drained)
   type: bool
+  sample: false
 drain_elapsed:
   description: With O(state=drained), seconds spent waiting for active jobs.
   returned: when O(state=drained)
   type: float
+  sample: 4.2
 polls:
   description: With O(state=drained), how many times the active jobs were counted.
   returned: when O(state=drained)
   type: int
+  sample: 9
 drain_started_at:
   description: With O(state=drained), epoch time (seconds) when the wait began; null in check mode.
   returned: when O(state=drained)
   type: float
+  sample: 1764547200.0
 drain_last_busy_at:
   description:
     - With O(state=drained), epoch time just before the last poll that still saw an active job (null if

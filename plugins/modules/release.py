@@ -12,6 +12,8 @@ DOCUMENTATION = r"""
 module: release
 short_description: Ship, activate or prune a release under an application root
 version_added: "1.2.0"
+extends_documentation_fragment:
+  - medops.runbook.attributes
 description:
   - Manages the release tree of one application, C(<app_root>/releases/<version>) with a C(current) link,
     in one module call per step of a deploy (the release strategy's ship, switch and prune).
@@ -93,8 +95,6 @@ options:
     type: list
     elements: str
     default: []
-extends_documentation_fragment:
-  - medops.runbook.attributes
 attributes:
   check_mode:
     support: full

@@ -12,6 +12,9 @@ DOCUMENTATION = r"""
 module: release_info
 short_description: What is live under an application root, one release's state, and free disk space
 version_added: "1.2.0"
+extends_documentation_fragment:
+  - medops.runbook.attributes
+  - medops.runbook.attributes.check_full
 description:
   - Reads, in one call, what a deploy's preflight needs to know about a host's release tree
     (see M(medops.runbook.release)) and never changes anything.
@@ -37,9 +40,6 @@ options:
     description: MiB each of O(disk_paths) must have free; those with less are listed in RV(low_space).
     type: int
     default: 0
-extends_documentation_fragment:
-  - medops.runbook.attributes
-  - medops.runbook.attributes.check_full
 """
 
 EXAMPLES = r"""

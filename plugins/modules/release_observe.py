@@ -12,6 +12,9 @@ DOCUMENTATION = r"""
 module: release_observe
 short_description: Watch a service's error rate and health latency for a while after a release went live
 version_added: "0.1.0"
+extends_documentation_fragment:
+  - medops.runbook.attributes
+  - medops.runbook.http_client
 description:
   - "Runs an observation window inside one module run, in the manner of an Argo Rollouts analysis: a first reading
     of the service's request counters, then one sample every O(interval) seconds for O(duration) seconds."
@@ -106,9 +109,6 @@ options:
     description: Seconds to wait for one answer (metrics or probe).
     type: float
     default: 5
-extends_documentation_fragment:
-  - medops.runbook.attributes
-  - medops.runbook.http_client
 attributes:
   check_mode:
     support: full
@@ -203,7 +203,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.medops.runbook.plugins.module_utils.health_body import evaluate
 from ansible_collections.medops.runbook.plugins.module_utils.http_probe import (
-    HTTP_CLIENT_MUTUALLY_EXCLUSIVE, HTTP_CLIENT_REQUIRED_BY, ProbeConfigError, Prober, build_endpoints, http_client_argument_spec)
+    ProbeConfigError, Prober, build_endpoints, http_client_argument_spec, http_client_module_kwargs)
 from ansible_collections.medops.runbook.plugins.module_utils.observe_window import (
     BREACH, INCONCLUSIVE, MetricsError, Observer, read_counters)
 
@@ -296,12 +296,7 @@ def make_probe(prober, health, params):
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=argument_spec(),
-        mutually_exclusive=HTTP_CLIENT_MUTUALLY_EXCLUSIVE,
-        required_by=HTTP_CLIENT_REQUIRED_BY,
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=argument_spec(), **http_client_module_kwargs())
     params = module.params
     try:
         limits = check_limits(params)

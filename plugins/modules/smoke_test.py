@@ -12,6 +12,9 @@ DOCUMENTATION = r"""
 module: smoke_test
 short_description: Run a list of HTTP smoke tests and report each one
 version_added: "0.1.0"
+extends_documentation_fragment:
+  - medops.runbook.attributes
+  - medops.runbook.http_client
 description:
   - "Sends each test of O(tests) once, in order, and judges its answer: the status code, JSON-path
     conditions on the body, headers that must be present, equal a value or match a regular expression."
@@ -50,9 +53,6 @@ options:
     description: Seconds to wait for one answer.
     type: float
     default: 10
-extends_documentation_fragment:
-  - medops.runbook.attributes
-  - medops.runbook.http_client
 attributes:
   check_mode:
     support: full
@@ -115,7 +115,7 @@ msg:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.medops.runbook.plugins.module_utils.http_probe import (
-    HTTP_CLIENT_MUTUALLY_EXCLUSIVE, HTTP_CLIENT_REQUIRED_BY, ProbeConfigError, Prober, http_client_argument_spec)
+    ProbeConfigError, Prober, http_client_argument_spec, http_client_module_kwargs)
 from ansible_collections.medops.runbook.plugins.module_utils.smoke import SmokeSpecError, parse_tests, result, run, secret_values, summary
 
 
@@ -130,12 +130,7 @@ def argument_spec():
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=argument_spec(),
-        mutually_exclusive=HTTP_CLIENT_MUTUALLY_EXCLUSIVE,
-        required_by=HTTP_CLIENT_REQUIRED_BY,
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=argument_spec(), **http_client_module_kwargs())
     params = module.params
     try:
         tests = parse_tests(params["tests"], params["base_url"])

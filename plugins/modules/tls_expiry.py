@@ -12,6 +12,9 @@ DOCUMENTATION = r"""
 module: tls_expiry
 short_description: Check that TLS certificates of endpoints stay valid for N more days
 version_added: "0.1.0"
+extends_documentation_fragment:
+  - medops.runbook.attributes
+  - medops.runbook.attributes.check_full
 description:
   - Connects to each endpoint, reads the certificate it presents and reports when it expires.
   - Fails when a certificate expires within O(min_days) days (unless O(fail_on_expiring=false)),
@@ -38,9 +41,6 @@ options:
     description: Fail when a certificate expires within O(min_days). With V(false), only report.
     type: bool
     default: true
-extends_documentation_fragment:
-  - medops.runbook.attributes
-  - medops.runbook.attributes.check_full
 """
 
 EXAMPLES = r"""

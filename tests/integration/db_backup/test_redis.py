@@ -9,8 +9,8 @@ from harness.ansible import run_module
 
 
 def redis_args(redis_server, dest, **extra):
-    args = {"engine": "redis", "dest": str(dest), "login_host": "127.0.0.1", "login_port": redis_server.port,
-            "login_password": redis_server.password, "clinic": "kin"}
+    args = {"engine": "redis", "dest": str(dest), "redis_host": "127.0.0.1", "redis_port": redis_server.port,
+            "redis_password": redis_server.password, "clinic": "kin"}
     args.update(extra)
     return args
 
@@ -53,6 +53,6 @@ def test_snapshot_is_taken_copied_and_verified(redis_server, tmp_path):
 def test_restore_is_refused_clearly_and_wrong_password_fails_cleanly(redis_server, tmp_path):
     refused = run_module("db_backup", redis_args(redis_server, tmp_path, state="restored"))
     assert refused["failed"] is True and "not supported for engine=redis" in refused["msg"]
-    wrong = run_module("db_backup", redis_args(redis_server, tmp_path, login_password="not-the-password"))
+    wrong = run_module("db_backup", redis_args(redis_server, tmp_path, redis_password="not-the-password"))
     assert wrong["failed"] is True and "Redis" in wrong["msg"] and "Traceback" not in wrong["_run"].output
     assert [p.name for p in tmp_path.iterdir()] == []
