@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: log_scan
 short_description: Count the error lines of a service's logs over a recent window, with masked excerpts
-version_added: "0.4.0"
+version_added: "0.1.0"
 description:
   - Reads the end of each log file (or glob) on the host and counts the entries of the last
     O(since_minutes) minutes whose first line matches one of O(patterns) (by default C(ERROR),

@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: process_check
 short_description: Check that a service's process runs and its port takes connections
-version_added: "0.4.0"
+version_added: "0.1.0"
 description:
   - Looks for processes whose command line matches O(pattern) (optionally only those of O(user)) in
     C(/proc), and, with O(port), opens one TCP connection to O(host):O(port).

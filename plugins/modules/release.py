@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: release
 short_description: Ship, activate or prune a release under an application root
-version_added: "1.2.0"
+version_added: "0.1.0"
 description:
   - Manages the release tree of one application, C(<app_root>/releases/<version>) with a C(current) link,
     in one module call per step of a deploy (the release strategy's ship, switch and prune).

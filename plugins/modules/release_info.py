@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: release_info
 short_description: What is live under an application root, one release's state, and free disk space
-version_added: "1.2.0"
+version_added: "0.1.0"
 description:
   - Reads, in one call, what a deploy's preflight needs to know about a host's release tree
     (see M(medops.runbook.release)) and never changes anything.
