@@ -11,6 +11,7 @@ import contextlib
 import datetime
 import json
 import os
+import re
 import subprocess
 import threading
 import time
@@ -355,6 +356,7 @@ def test_rollback_goes_to_the_previous_good_release(lab):
     assert lab.version("gom") == "1.0.0" and lab.get("gom", "/api/version")[1]["version"] == "1.0.0"
     assert record(lab, "gom")[-1]["kind"] == "rollback" and record(lab, "gom")[-1]["outcome"] == "success"
     assert {lab.version(code) for code in ("kin", "lub")} == {"1.1.0"}
+    assert re.search(r"gom: 1\.1\.0 -> 1\.0\.0 \| success \| database not restored \| [0-9.]+ s", run.flat), run.flat[-2000:]
 
     # The same rollback again (a retried job): the target is live and healthy, so nothing changes.
     pids, entries = sorted(lab.pids()), len(record(lab, "gom"))
@@ -365,6 +367,7 @@ def test_rollback_goes_to_the_previous_good_release(lab):
     assert "changed=0" in again.output.split("PLAY RECAP")[-1]
     assert sorted(lab.pids()) == pids, "no service was restarted"
     assert len(record(lab, "gom")) == entries and lab.version("gom") == "1.0.0"
+    assert "gom: 1.0.0 -> 1.0.0 | unchanged | database not restored |" in again.flat
     assert deploy(lab, "1.1.0", "--limit", "gom").rc == 0
 
 
@@ -390,6 +393,8 @@ def test_rollback_with_the_database_keeps_the_one_it_replaces(lab):
         assert writer_rows(lab, "clinic_lub", tag) == [], "the live database is the backup's"
         assert entry["rows_since_backup"].get("public.patients", 0) >= 3, entry["rows_since_backup"]
         assert f"replaced is kept as {kept}" in run.flat
+        assert (f"lub: 1.1.0 -> 1.0.0 | success | database restored from {Path(deployed['backup']).name}, "
+                f"the replaced one kept as {kept} |") in run.flat
         assert lab.version("lub") == "1.0.0"
     finally:
         drop_kept_databases(lab, "lub")
