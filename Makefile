@@ -97,8 +97,12 @@ newcomer: deps venv ## a clean Debian container (DIST=bookworm or trixie) clones
 sanity: venv ## ansible-test sanity on a copy of the collection
 	VENV=$(CURDIR)/$(VENV) bash scripts/sanity.sh
 
-lint: venv ## ansible-lint, production profile
+# The collection's docs as the Ansible docsite renders them (modules, filters, role argument specs;
+# references to this collection and to ansible.builtin checked), and the changelog fragments.
+lint: venv ## ansible-lint (production profile), antsibull-changelog lint, antsibull-docs lint-collection-docs
 	$(BIN)/ansible-lint --offline --profile production
+	$(BIN)/antsibull-changelog lint
+	$(BIN)/antsibull-docs lint-collection-docs --plugin-docs --validate-collection-refs=dependent --disallow-unknown-collection-refs .
 
 build: venv ## build the collection tarball into build/
 	mkdir -p build

@@ -9,7 +9,10 @@ tarball=$repo/build/medops-runbook-$version.tar.gz
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 
-forbidden=$(tar -tzf "$tarball" | grep -E '(^|/)(tests/output|lab/state|\.venv|\.collections|build|__pycache__)(/|$)' || true)
+# The second pattern: examples and tooling stay in the repository (galaxy.yml's build_ignore).
+forbidden=$(tar -tzf "$tarball" | grep -E \
+  -e '(^|/)(tests/output|lab/state|\.venv|\.collections|build|__pycache__)(/|$)' \
+  -e '^(tests|lab|bench|inventories|awx|molecule|scripts|collections|reports|changelogs/fragments)(/|$)' || true)
 if [ -n "$forbidden" ]; then
   echo "The collection tarball holds files that must not ship:" >&2
   echo "$forbidden" | head -20 >&2

@@ -9,12 +9,12 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 name: deploy_settings_problems
 short_description: What is wrong with a deploy's settings
-version_added: "1.2.0"
+version_added: "0.1.0"
 description:
   - Checks the settings a deploy of one clinic needs before anything changes, and returns every problem at once
     (an empty list when there is none), each a sentence naming the variable to fix.
   - The release name (letters, digits, C(.), C(_), C(+), C(-); no C(..)); the strategy's own settings
-    (V(release), V(blue_green), V(container)); the inventory variables listed in O(_input.required).
+    (V(release), V(blue_green), V(container)); the inventory variables listed in the C(required) key of O(_input).
 author:
   - medops.runbook contributors (@medops-runbook)
 options:

@@ -6,48 +6,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-DOCUMENTATION = r"""
-name: isolation_leaks
-short_description: The leaks playbooks/isolation_check.yml's probes of one clinic found
-version_added: "0.1.0"
-description:
-  - Turns the loop results of the isolation probes (database logins, API tokens, shared files) of one
-    clinic against its peers into sentences naming each leak. A probe that could not tell (no answer,
-    an unexpected error) is a finding too.
-  - The same plugin file holds C(isolation_row), one table line of a clinic's report.
-author:
-  - medops.runbook contributors (@medops-runbook)
-positional: clinic, peers
-options:
-  _input:
-    description: Dict with the loop results C(database), C(api) and C(files), each in C(peers) order.
-    type: dict
-    required: true
-  clinic:
-    description: The probing clinic's code.
-    type: str
-    required: true
-  peers:
-    description: The other clinics' codes, in the order the probes looped over them.
-    type: list
-    elements: str
-    required: true
-"""
-
-EXAMPLES = r"""
-- name: Note what leaked
-  vars:
-    probes: {database: "{{ db.results }}", api: "{{ api.results }}", files: "{{ files.results }}"}
-  ansible.builtin.set_fact:
-    leaks: "{{ probes | medops.runbook.isolation_leaks('kin', ['lub', 'gom']) }}"
-"""
-
-RETURN = r"""
-_value:
-  description: One sentence per leak, empty when the clinic is isolated.
-  type: list
-  elements: str
-"""
+# The documentation of each filter is in a file of its name beside this one:
+# isolation_leaks.yml and isolation_row.yml.
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.medops.runbook.plugins.module_utils.isolation import leaks, row

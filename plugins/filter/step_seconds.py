@@ -9,7 +9,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 name: step_seconds
 short_description: How long each step of a run took, from the times the steps started
-version_added: "1.2.0"
+version_added: "0.1.0"
 description:
   - Turns the marks a run sets as each step starts (C(step) and C(started), seconds since the epoch)
     into C(step) and C(seconds) per step. A step lasts until the next one starts; the last one until O(end).

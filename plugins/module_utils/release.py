@@ -43,13 +43,23 @@ class ReleaseError(Exception):
     """A release that cannot be shipped, activated or pruned; the message says why."""
 
 
-def free_mb(path):
-    """MiB available to an unprivileged user under ``path`` (what ``df -P`` calls Available)."""
+def disk_usage(path):
+    """``(free_mb, used_percent)`` of the file system under ``path``, as ``df -P`` reports them:
+    MiB available to an unprivileged user (Available), and the blocks in use as a share of those in
+    use plus those available, rounded up (Capacity: root's reserve counts as neither)."""
     try:
         info = os.statvfs(path)
     except OSError as exc:
         raise ReleaseError("cannot measure free space under %s: %s" % (path, exc.strerror))
-    return info.f_bavail * info.f_frsize // (1024 * 1024)
+    used = info.f_blocks - info.f_bfree
+    usable = used + info.f_bavail
+    used_percent = -(-used * 100 // usable) if usable else 0
+    return info.f_bavail * info.f_frsize // (1024 * 1024), used_percent
+
+
+def free_mb(path):
+    """MiB available to an unprivileged user under ``path`` (what ``df -P`` calls Available)."""
+    return disk_usage(path)[0]
 
 
 def normalise_checksum(checksum):

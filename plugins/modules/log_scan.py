@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: log_scan
 short_description: Count the error lines of a service's logs over a recent window, with masked excerpts
-version_added: "0.4.0"
+version_added: "0.1.0"
 extends_documentation_fragment:
   - medops.runbook.attributes
   - medops.runbook.attributes.check_full

@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: process_check
 short_description: Check that a service's process runs and its port takes connections
-version_added: "0.4.0"
+version_added: "0.1.0"
 extends_documentation_fragment:
   - medops.runbook.attributes
   - medops.runbook.attributes.check_full

@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: release
 short_description: Ship, activate or prune a release under an application root
-version_added: "1.2.0"
+version_added: "0.1.0"
 extends_documentation_fragment:
   - medops.runbook.attributes
 description:

@@ -140,3 +140,12 @@ def test_bad_input_is_a_clear_error_and_changes_nothing(bad_input_results, case)
     assert result["failed"] is True and BAD_INPUTS[case][1] in result["msg"], result["msg"]
     assert "Traceback" not in result["_run"].output
     assert os.listdir(root / "releases") == []
+
+
+def test_info_without_an_app_root_reports_disk_space_only(tmp_path):
+    """The maintenance role's disk check: free MiB and the usage in percent, as df prints them."""
+    disks, versioned = run_module_cases("release_info", [{"disk_paths": [str(tmp_path)]},
+                                                         {"disk_paths": [str(tmp_path)], "version": "1.1.0"}])
+    assert disks["live"] == "" and disks["release"] == {} and disks["low_space"] == []
+    assert disks["free_mb"][str(tmp_path)] > 0 and 0 <= disks["used_percent"][str(tmp_path)] <= 100
+    assert versioned["failed"] is True and "app_root" in versioned["msg"]

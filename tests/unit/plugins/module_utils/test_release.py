@@ -125,6 +125,21 @@ def test_prune_keeps_the_newest_and_the_protected(tree, tmp_path):
     assert sorted(os.listdir(tmp_path / "releases")) == [".1.5.0.staging", "1.0.0", "1.3.0", "1.4.0"]
 
 
+def test_disk_usage_is_what_df_reports(tmp_path):
+    """Available MiB and Capacity as `df -P` prints them (the maintenance role's limit is on the latter)."""
+    import subprocess
+
+    free, used_percent = release.disk_usage(str(tmp_path))
+    fields = subprocess.run(["df", "-P", "-m", "--", str(tmp_path)], capture_output=True, text=True,
+                            check=True).stdout.splitlines()[-1].split()
+    # Other processes write to the same file system between the two readings: allow a little drift.
+    assert abs(free - int(fields[3])) <= 64
+    assert abs(used_percent - int(fields[4].rstrip("%"))) <= 1
+    assert 0 <= used_percent <= 100 and release.free_mb(str(tmp_path)) >= 0
+    with pytest.raises(ReleaseError, match="cannot measure free space"):
+        release.disk_usage(str(tmp_path / "missing"))
+
+
 def test_bad_mark_free_space_and_checksums(tree, tmp_path):
     (tmp_path / "releases" / "1.2.0").mkdir()
     assert tree.bad_mark("1.2.0") == ""
