@@ -45,7 +45,9 @@ class ClaimsService:
 
 
 def rollout_vars(service, envfile, **extra):
+    # one ad-hoc store, no clinic inventory: the play runs on localhost, named explicitly
     settings = dict(
+        flag_rollout_hosts="localhost",
         flag_rollout_name="new_ui", flag_rollout_store={"path": str(envfile)},
         flag_rollout_health_url=service.url("/health"), flag_rollout_metrics_url=service.url("/metrics"),
         flag_rollout_soak_seconds=1, flag_rollout_interval=0.5, flag_rollout_max_error_rate=0.05)
