@@ -117,3 +117,42 @@ def test_health_breach_restores_a_flag_that_did_not_exist(tmp_path, http_service
     output = " ".join(run.output.split())
     assert "Rollout of new_ui stopped at 50%" in output, run.output[-3000:]
     assert "Soak while the service stays healthy at 50%" in output
+
+
+FLEET = """\
+all:
+  children:
+    clinics:
+      children:
+        clinic_lub: {hosts: {lub-app-01: {}}}
+        clinic_gom: {hosts: {gom-app-01: {}}}
+        clinic_kin: {hosts: {kin-app-01: {}}}
+    clinics_canary:
+      children:
+        clinic_gom:
+"""
+
+
+def rollout_hosts(run) -> list[str]:
+    """The hosts --list-hosts shows for the rollout play, in the order the play takes them."""
+    listing = run.stdout.split("Roll a feature flag out clinic by clinic", 1)[1]
+    return re.findall(r"^\s+(\S+-app-01)$", listing, re.M)
+
+
+def test_the_canary_group_goes_first_then_the_clinics_in_inventory_order(tmp_path):
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(FLEET)
+    run = run_playbook("playbooks/flag_rollout.yml", "--list-hosts", inventory=inventory, extra_vars={"flag_name": "new_ui"})
+    assert run.rc == 0, run.output
+    assert rollout_hosts(run) == ["gom-app-01", "lub-app-01", "kin-app-01"]
+    # one clinic by its group (this used to match no host at all)
+    run = run_playbook("playbooks/flag_rollout.yml", "--list-hosts", "--limit", "clinic_kin", inventory=inventory)
+    assert rollout_hosts(run) == ["kin-app-01"]
+
+
+def test_an_inventory_without_clinics_fails_instead_of_doing_nothing(tmp_path):
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text("all:\n  hosts:\n    other-01:\n")
+    run = run_playbook("playbooks/flag_rollout.yml", inventory=inventory, extra_vars={"flag_name": "new_ui"})
+    assert run.rc != 0
+    assert "The inventory has no clinic (group clinics)" in run.flat
