@@ -26,21 +26,12 @@ CLINIC = "gom"
 USERS = [f"user{n:03d}" for n in range(200)]
 
 
-class Users(threading.Thread):
-    """Clinic users opening the dashboard one after another; keeps every answer it got."""
+class Background(threading.Thread):
+    """A loop on a thread of its own for the length of a ``with`` block (``run`` stops on ``halt``)."""
 
-    def __init__(self, lab, code):
+    def __init__(self):
         super().__init__(daemon=True)
-        self.url = lab.url(code, "/dashboard")
-        self.answers: list[tuple[int | None, dict]] = []
         self.halt = threading.Event()
-
-    def run(self):
-        n = 0
-        while not self.halt.is_set():
-            self.answers.append(http_json(f"{self.url}?user={USERS[n % len(USERS)]}"))
-            n += 1
-            time.sleep(0.01)
 
     def __enter__(self):
         self.start()
@@ -49,6 +40,22 @@ class Users(threading.Thread):
     def __exit__(self, *exc):
         self.halt.set()
         self.join(10)
+
+
+class Users(Background):
+    """Clinic users opening the dashboard one after another; keeps every answer it got."""
+
+    def __init__(self, lab, code):
+        super().__init__()
+        self.url = lab.url(code, "/dashboard")
+        self.answers: list[tuple[int | None, dict]] = []
+
+    def run(self):
+        n = 0
+        while not self.halt.is_set():
+            self.answers.append(http_json(f"{self.url}?user={USERS[n % len(USERS)]}"))
+            n += 1
+            time.sleep(0.01)
 
     def rollouts_seen(self) -> list:
         """The rollouts the service read while the flag was enabled, in order, repeats collapsed."""
@@ -181,16 +188,15 @@ def test_error_breach_at_25_restores_the_start_and_fails(lab, clinic):
 CODES = ["kin", "lub", "gom"]
 
 
-class FlagWatch(threading.Thread):
+class FlagWatch(Background):
     """Asks every clinic's service which new_ui it reads, again and again; keeps each change it saw,
     in order: [(code, rollout)] from the moment a clinic's flag is enabled. It asks /dashboard, whose
     answers carry the flag, not /api/flags: /api/ is rate-limited per client for the whole lab."""
 
     def __init__(self, lab):
-        super().__init__(daemon=True)
+        super().__init__()
         self.lab = lab
         self.changes: list[tuple[str, int | None]] = []
-        self.halt = threading.Event()
 
     def run(self):
         last: dict = {}
@@ -202,14 +208,6 @@ class FlagWatch(threading.Thread):
                     last[code] = state["rollout"]
                     self.changes.append((code, state["rollout"]))
             time.sleep(0.02)
-
-    def __enter__(self):
-        self.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.halt.set()
-        self.join(10)
 
     def clinics_in_order(self) -> list[str]:
         return list(dict.fromkeys(code for code, _rollout in self.changes))
