@@ -20,11 +20,11 @@ _SAMPLE = r"^%s%s\s+([-+0-9.eE]+|NaN)(?:\s+[0-9]+)?\s*$"
 
 
 def plan(before, steps):
-    """{steps, restore} for a flag that starts as ``before`` (feature_flag's exists/enabled/rollout).
+    """{steps, final, restore} for a flag that starts as ``before`` (feature_flag's exists/enabled/rollout).
 
     ``steps``: the percentages still to run. A flag already enabled is never set back to a lower
     step: users who see it would lose it. Steps at or below its rollout are done; an enabled flag
-    without a rollout value is on for everyone, so nothing is left.
+    without a rollout value is on for everyone, so nothing is left. ``final``: the rollout once they pass.
     ``restore``: feature_flag arguments that put the flag back where it started: absent when it did
     not exist, else its on/off state and its rollout value, or ``rollout_absent`` when it had none
     (the steps add one).
@@ -45,7 +45,9 @@ def plan(before, steps):
         restore = {"state": "enabled" if enabled else "disabled", "rollout_absent": rollout is None}
         if rollout is not None:
             restore["rollout"] = int(rollout)
-    return {"steps": todo, "restore": restore}
+    # where the flag ends when every step passes: an enabled flag without a rollout value is on for everyone
+    final = todo[-1] if todo else (100 if rollout is None else int(rollout))
+    return {"steps": todo, "final": final, "restore": restore}
 
 
 def counter_sum(text, selector):

@@ -23,7 +23,16 @@ STEPS = [5, 25, 50, 100]
     ({"exists": True, "enabled": True, "rollout": None}, [], {"state": "enabled", "rollout_absent": True}),
 ])
 def test_plan_runs_what_is_left_and_knows_the_way_back(before, steps, restore):
-    assert plan(before, ["5", 25, 50.0, 100]) == {"steps": steps, "restore": restore}
+    assert plan(before, ["5", 25, 50.0, 100]) == {"steps": steps, "final": 100, "restore": restore}
+
+
+@pytest.mark.parametrize("before, final", [
+    ({"exists": True, "enabled": True, "rollout": 50}, 50), ({"exists": True, "enabled": True, "rollout": None}, 100),
+    ({"exists": True, "enabled": False, "rollout": 50}, 25), ({"exists": False, "enabled": False, "rollout": None}, 25),
+])
+def test_a_flag_further_than_the_last_step_stays_where_it_is(before, final):
+    result = plan(before, [5, 25])
+    assert result["final"] == final and result["steps"] == ([] if before["enabled"] else [5, 25])
 
 
 def test_plan_of_a_missing_flag_ignores_a_stray_rollout():
