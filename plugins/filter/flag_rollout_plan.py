@@ -40,7 +40,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 _value:
-  description: C(steps), the percentages still to run, C(final), the rollout once they pass, and C(restore), feature_flag arguments (C(state), C(rollout_absent), C(rollout) when the flag had one).
+  description:
+    - C(steps), the percentages still to run, and C(final), the rollout once they pass.
+    - C(restore), feature_flag arguments (C(state), C(rollout_absent), C(rollout) when the flag had one).
   type: dict
 """
 
