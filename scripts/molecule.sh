@@ -14,7 +14,7 @@ bash scripts/build-target-image.sh
 scenarios=("$@")
 if [ ${#scenarios[@]} -eq 0 ]; then
   # Simplest first; a scenario exists once its role does.
-  for name in maintenance health_check deploy rollback backup_verify; do
+  for name in maintenance health_check flag_rollout deploy rollback backup_verify; do
     [ -f "molecule/$name/molecule.yml" ] && scenarios+=("$name")
   done
 fi

@@ -75,6 +75,11 @@ def host_vars(lab, clinic):
         "clinic_app_root": clinic["app_root"],
         "clinic_backup_dir": clinic["backup_dir"],
         "clinic_flags_file": clinic["flags_file"],
+        # The service reads its flags from that file on every request (no restart) and counts its
+        # answers on /metrics: where flag_rollout.yml sets a flag and judges each step.
+        "clinic_flag_backend": "envfile",
+        "clinic_flag_store": {"path": clinic["flags_file"]},
+        "clinic_metrics_url": base + "/metrics",
         "clinic_restart_command": sudo(lab, "restart", clinic["code"]),
         "clinic_migrate_command": [lab["host_python"], "-m", "clinic_service", "migrate", "--config", clinic["config"]],
         # The lab serves its release tarballs (and their .sha256) over HTTP, as an artifact store

@@ -26,21 +26,12 @@ CLINIC = "gom"
 USERS = [f"user{n:03d}" for n in range(200)]
 
 
-class Users(threading.Thread):
-    """Clinic users opening the dashboard one after another; keeps every answer it got."""
+class Background(threading.Thread):
+    """A loop on a thread of its own for the length of a ``with`` block (``run`` stops on ``halt``)."""
 
-    def __init__(self, lab, code):
+    def __init__(self):
         super().__init__(daemon=True)
-        self.url = lab.url(code, "/dashboard")
-        self.answers: list[tuple[int | None, dict]] = []
         self.halt = threading.Event()
-
-    def run(self):
-        n = 0
-        while not self.halt.is_set():
-            self.answers.append(http_json(f"{self.url}?user={USERS[n % len(USERS)]}"))
-            n += 1
-            time.sleep(0.01)
 
     def __enter__(self):
         self.start()
@@ -49,6 +40,22 @@ class Users(threading.Thread):
     def __exit__(self, *exc):
         self.halt.set()
         self.join(10)
+
+
+class Users(Background):
+    """Clinic users opening the dashboard one after another; keeps every answer it got."""
+
+    def __init__(self, lab, code):
+        super().__init__()
+        self.url = lab.url(code, "/dashboard")
+        self.answers: list[tuple[int | None, dict]] = []
+
+    def run(self):
+        n = 0
+        while not self.halt.is_set():
+            self.answers.append(http_json(f"{self.url}?user={USERS[n % len(USERS)]}"))
+            n += 1
+            time.sleep(0.01)
 
     def rollouts_seen(self) -> list:
         """The rollouts the service read while the flag was enabled, in order, repeats collapsed."""
@@ -175,3 +182,104 @@ def test_error_breach_at_25_restores_the_start_and_fails(lab, clinic):
     assert all(body["ui"] == "new" and body["flag"] == {"enabled": True, "rollout": 25} for body in failures)
     assert users.rollouts_seen() == [5, 25]
     assert {status for status, _body in users.answers} == {200, 500}
+
+
+# -- the fleet: every clinic of the lab inventory, canary first ------------------------------------------
+CODES = ["kin", "lub", "gom"]
+
+
+class FlagWatch(Background):
+    """Asks every clinic's service which new_ui it reads, again and again; keeps each change it saw,
+    in order: [(code, rollout)] from the moment a clinic's flag is enabled. It asks /dashboard, whose
+    answers carry the flag, not /api/flags: /api/ is rate-limited per client for the whole lab."""
+
+    def __init__(self, lab):
+        super().__init__()
+        self.lab = lab
+        self.changes: list[tuple[str, int | None]] = []
+
+    def run(self):
+        last: dict = {}
+        while not self.halt.is_set():
+            for code in CODES:
+                _status, body = self.lab.get(code, "/dashboard?user=flag-watch")
+                state = body.get("flag")
+                if state and state["enabled"] and last.get(code) != state["rollout"]:
+                    last[code] = state["rollout"]
+                    self.changes.append((code, state["rollout"]))
+            time.sleep(0.02)
+
+    def clinics_in_order(self) -> list[str]:
+        return list(dict.fromkeys(code for code, _rollout in self.changes))
+
+    def rollouts(self, code: str) -> list:
+        return [rollout for seen, rollout in self.changes if seen == code]
+
+
+@pytest.fixture()
+def fleet(lab):
+    """Every clinic's flags.env (and lub's fault switch), put back as they were afterwards."""
+    files = {code: Path(lab.clinic(code)["flags_file"]) for code in CODES}
+    originals = {code: path.read_bytes() for code, path in files.items()}
+    fault = Path(lab.clinic("lub")["app_root"]) / "shared" / "faults" / "new_ui"
+    for code in CODES:
+        lab.wait_for(code, "/health", 200)
+    try:
+        yield files, fault
+    finally:
+        fault.unlink(missing_ok=True)
+        for code, path in files.items():
+            path.write_bytes(originals[code])
+
+
+def fleet_rollout(lab):
+    """The acceptance's command, `-i inventories/lab -e flag_name=new_ui`, with short soaks."""
+    timing = {"flag_rollout_soak_seconds": 1, "flag_rollout_interval": 0.25, "flag_rollout_max_error_rate": 0.05}
+    return run_playbook(PLAYBOOK, "-e", "flag_name=new_ui", inventory=lab.inventory, env=lab.env, extra_vars=timing)
+
+
+def test_rollout_goes_clinic_by_clinic_canary_first(lab, fleet):
+    files, _fault = fleet
+    canary = lab.inventory_list()["clinics_canary"]["children"]
+    assert canary == ["clinic_kin"]
+    with FlagWatch(lab) as watch:
+        run = fleet_rollout(lab)
+    assert run.rc == 0, run.output[-4000:]
+    reports = [run.flat.index(f"{code}: new_ui is at 100% after 4 steps") for code in CODES]
+    assert reports == sorted(reports), "each clinic finishes before the next one, the canary first"
+    for code in CODES:
+        assert re.findall(r"^FEATURE_FLAG_NEW_UI\S*$", files[code].read_text(), re.M) == [
+            "FEATURE_FLAG_NEW_UI=true", "FEATURE_FLAG_NEW_UI_ROLLOUT=100"]
+    # what the services read: the canary first, every step in order, one clinic at a time
+    assert watch.clinics_in_order() == CODES
+    assert watch.changes == [(code, percent) for code in CODES for percent in (5, 25, 50, 100)]
+
+    # the flag is everywhere already: a second run sets no clinic back to 5 % and changes nothing
+    again = fleet_rollout(lab)
+    assert again.rc == 0, again.output[-4000:]
+    assert "changed=0" in again.output and "changed=1" not in again.output
+    for code in CODES:
+        assert f"{code}: new_ui is at 100% after 0 steps (it was already there)" in again.flat
+
+
+def test_a_breach_stops_the_rollout_at_that_clinic_and_puts_it_back(lab, fleet):
+    files, fault = fleet
+    before = {code: path.read_bytes() for code, path in files.items()}
+    fault.parent.mkdir(exist_ok=True)
+    fault.write_text("25\n")  # lub's new dashboard fails from 25 %
+    with FlagWatch(lab) as watch, Users(lab, "lub") as users:
+        run = fleet_rollout(lab)
+    assert run.rc != 0
+    assert "lub: Rollout of new_ui stopped at 25%: Check the error rate at 25%" in run.flat, run.output[-4000:]
+    assert "The flag was put back to" in run.flat
+    # the canary keeps the flag, the clinic that breached has its file back byte for byte, the clinic
+    # after it was never touched: its flags.env and what its service read are as before
+    assert re.findall(r"^FEATURE_FLAG_NEW_UI\S*$", files["kin"].read_text(), re.M) == [
+        "FEATURE_FLAG_NEW_UI=true", "FEATURE_FLAG_NEW_UI_ROLLOUT=100"]
+    assert files["lub"].read_bytes() == before["lub"]
+    assert files["gom"].read_bytes() == before["gom"]
+    assert lab.get("lub", "/dashboard?user=flag-watch")[1]["flag"] == {"enabled": False, "rollout": None}
+    assert watch.clinics_in_order() == ["kin", "lub"]
+    assert watch.rollouts("lub") == [5, 25]
+    assert "[gom]" not in run.output
+    assert any(status == 500 for status, _body in users.answers)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
 import threading
+from pathlib import Path
 
 from harness.ansible import run_playbook
 from harness.http import Reply
@@ -45,7 +47,9 @@ class ClaimsService:
 
 
 def rollout_vars(service, envfile, **extra):
+    # one ad-hoc store, no clinic inventory: the play runs on localhost, named explicitly
     settings = dict(
+        flag_rollout_hosts="localhost",
         flag_rollout_name="new_ui", flag_rollout_store={"path": str(envfile)},
         flag_rollout_health_url=service.url("/health"), flag_rollout_metrics_url=service.url("/metrics"),
         flag_rollout_soak_seconds=1, flag_rollout_interval=0.5, flag_rollout_max_error_rate=0.05)
@@ -115,3 +119,44 @@ def test_health_breach_restores_a_flag_that_did_not_exist(tmp_path, http_service
     output = " ".join(run.output.split())
     assert "Rollout of new_ui stopped at 50%" in output, run.output[-3000:]
     assert "Soak while the service stays healthy at 50%" in output
+
+
+def fleet_inventory(tmp_path, service) -> Path:
+    """Three clinics on this machine, listed lub, gom, kin, with gom the canary; each clinic's flag
+    store an env file of its own, its health URL the scripted service's."""
+    clinics = {}
+    for code in ("lub", "gom", "kin"):
+        clinics[f"clinic_{code}"] = {"hosts": {f"{code}-app-01": {
+            "ansible_connection": "local", "clinic_code": code,
+            "clinic_flag_store": {"path": str(tmp_path / f"{code}.env"), "create": True},
+            "clinic_health_urls": {"health": service.url("/health")}}}}
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(json.dumps({"all": {"children": {
+        "clinics": {"children": clinics}, "clinics_canary": {"children": {"clinic_gom": {}}}}}}))
+    return inventory
+
+
+def test_the_canary_group_goes_first_then_the_clinics_in_inventory_order(tmp_path, http_service):
+    service = http_service({"/health": lambda _r: Reply(200, {"status": "ok"})})
+    inventory = fleet_inventory(tmp_path, service)
+    quick = {"flag_rollout_steps": [100], "flag_rollout_soak_seconds": 0, "flag_rollout_interval": 0.1}
+    run = run_playbook("playbooks/flag_rollout.yml", "-e", "flag_name=new_ui", inventory=inventory, extra_vars=quick)
+    assert run.rc == 0, run.output[-3000:]
+    done = [run.flat.index(f"{code}: new_ui is at 100% after 1 steps") for code in ("gom", "lub", "kin")]
+    assert done == sorted(done)
+    for code in ("lub", "gom", "kin"):
+        assert (tmp_path / f"{code}.env").read_text() == "FEATURE_FLAG_NEW_UI=true\nFEATURE_FLAG_NEW_UI_ROLLOUT=100\n"
+        (tmp_path / f"{code}.env").unlink()
+    # one clinic by its group (this used to match no host at all)
+    run = run_playbook("playbooks/flag_rollout.yml", "-e", "flag_name=new_ui", "--limit", "clinic_kin", inventory=inventory,
+                       extra_vars=quick)
+    assert run.rc == 0, run.output[-3000:]
+    assert [path.name for path in tmp_path.glob("*.env")] == ["kin.env"]
+
+
+def test_an_inventory_without_clinics_fails_instead_of_doing_nothing(tmp_path):
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text("all:\n  hosts:\n    other-01:\n")
+    run = run_playbook("playbooks/flag_rollout.yml", inventory=inventory, extra_vars={"flag_name": "new_ui"})
+    assert run.rc != 0
+    assert "The inventory has no clinic (group clinics)" in run.flat

@@ -32,6 +32,7 @@ HOST_VARS = {
     "clinic_redis_host", "clinic_redis_port", "clinic_redis_db", "clinic_queue_prefix",
     "clinic_queues", "clinic_base_url", "clinic_health_urls", "clinic_app_root", "clinic_backup_dir",
     "clinic_flags_file", "clinic_restart_command", "clinic_migrate_command", "clinic_environment",
+    "clinic_flag_backend", "clinic_flag_store", "clinic_metrics_url",
 }
 
 
