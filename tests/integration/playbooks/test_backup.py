@@ -292,11 +292,16 @@ def test_kill_9_of_a_copy_in_flight_leaves_no_final_name_and_the_next_run_comple
     def s3_upload():
         return bool(s3.client().list_multipart_uploads(Bucket=s3.bucket, Prefix=f"big/{name}").get("Uploads"))
 
-    for args, in_flight in ((ssh, ssh_partial), (s3_args, s3_upload)):
+    def ssh_final():
+        return (far_dir(lab, "big") / name).exists()
+
+    def s3_final():
+        return f"big/{name}" in s3.keys()
+
+    for args, in_flight, final in ((ssh, ssh_partial, ssh_final), (s3_args, s3_upload, s3_final)):
         _kill_in_flight(args, tmp_path, in_flight)
         time.sleep(0.5)
-        assert not (far_dir(lab, "big") / name).exists()
-        assert f"big/{name}" not in s3.keys()
+        assert not final(), f"{args['target']}: a final name after the kill"
         result = run_module("backup_copy", args)
         assert result.get("failed") is not True, result
         assert result["sent"] == [name] and result["far_problems"] == [], result
