@@ -20,7 +20,9 @@ author:
 positional: clinic, now
 options:
   _input:
-    description: The probe results, a dict with C(service), C(database), C(redis), C(queues), C(tls), C(process), C(logs), C(backups) (files found) and C(far_copy).
+    description:
+      - The probe results, a dict with C(service), C(database), C(redis), C(queues), C(tls), C(process), C(logs),
+        C(backups) (files found) and C(far_copy).
     type: dict
     required: true
   clinic:

@@ -226,7 +226,7 @@ def _big_backup(directory: Path) -> str:
     finished = datetime.datetime.now(datetime.timezone.utc)
     name = f"big-postgresql-{finished.strftime('%Y%m%dT%H%M%S%fZ')}.dump"
     with open(directory / name, "wb") as handle:
-        for _ in range(48):
+        for _chunk in range(48):
             handle.write(os.urandom(4 * 1024 * 1024))
     manifest = _manifest(directory / name, finished, "big")
     (directory / (name + ".manifest.json")).write_text(json.dumps(manifest))
