@@ -174,6 +174,17 @@ def retention_plan(items, now, days=30, weeks=0, months=0, protect=None):
     return kept, removed
 
 
+def retention_by_engine(items, now, protect=None, **keep):
+    """retention_plan per engine: a Redis snapshot never counts as the newest PostgreSQL backup."""
+    kept, removed = [], []
+    for engine in sorted(set(i["manifest"].get("engine") or "" for i in items)):
+        group = [i for i in items if (i["manifest"].get("engine") or "") == engine]
+        plan = retention_plan(group, now, protect=protect if protect in [i["name"] for i in group] else None, **keep)
+        kept += plan[0]
+        removed += plan[1]
+    return kept, removed
+
+
 def age_hours(manifest, now):
     when = parse_finished(manifest)
     return round((now - when).total_seconds() / 3600.0, 2) if when else None

@@ -23,7 +23,7 @@ description:
     differs or is missing. A differing far copy whose local backup is still there is sent again (RV(repaired)).
   - O(state=verified) only checks, and also names local backups that have no far copy.
   - O(state=pruned) applies the retention (O(retention_days), O(retention_weeks), O(retention_months)) to O(dest) and
-    to the far end; the newest backup is always kept, and locally the newest verified one too.
+    to the far end, per engine; the newest backup is always kept, and locally the newest verified one too.
   - O(state=listed) lists the far copies and the newest one's age, without reading their content (for health checks).
   - O(state=fetched) downloads one far copy (O(backup), default the newest) into O(dest) with its manifest, checks its
     sha256, and returns its path for M(medops.runbook.db_backup) O(medops.runbook.db_backup#module:state=restored).
@@ -403,10 +403,9 @@ def do_pruned(module, target, result):
     now = bm.utcnow()
     keep = dict(days=params["retention_days"], weeks=params["retention_weeks"], months=params["retention_months"])
     local = local_backups(params)
-    protect = next((item["name"] for item in local if item["verified"] is not None), None)
-    _kept, removed_local = ct.retention_plan(local, now, protect=protect, **keep)
+    _kept, removed_local = ct.retention_by_engine(local, now, protect=newest_verified(local), **keep)
     far, _problems = ct.far_copies(target, params["clinic"], params["engine"])
-    _kept, removed_far = ct.retention_plan(far, now, **keep)
+    _kept, removed_far = ct.retention_by_engine(far, now, **keep)
     local_gone = [r["name"] for r in removed_local]
     far_gone = [r["name"] for r in removed_far]
     if not module.check_mode:
@@ -418,6 +417,11 @@ def do_pruned(module, target, result):
         result["partials_removed"] = target.clean_partials(far_gone)
     result.update(removed_local=local_gone, removed_far=far_gone, changed=bool(local_gone or far_gone))
     return []
+
+
+def newest_verified(local):
+    """The newest backup that passed db_backup's verification: the one a restore relies on."""
+    return next((item["name"] for item in local if item["verified"] is not None), None)
 
 
 def do_listed(module, target, result):

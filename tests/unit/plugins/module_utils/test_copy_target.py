@@ -66,6 +66,13 @@ def test_retention_never_removes_the_protected_backup_or_one_of_unknown_age():
     assert {k["name"] for k in kept} == {"new", "verified", "odd"} and removed == []
 
 
+def test_retention_by_engine_keeps_each_engines_newest():
+    redis = item("snapshot", 60)
+    redis["manifest"]["engine"] = "redis"
+    kept, removed = ct.retention_by_engine([item("dump", 0), item("older", 60), redis], NOW, days=30)
+    assert {k["name"] for k in kept} == {"dump", "snapshot"} and removed == [{"name": "older"}]
+
+
 def test_age_hours():
     assert ct.age_hours(item("x", 1)["manifest"], NOW) == 24.0
     assert ct.age_hours({}, NOW) is None
