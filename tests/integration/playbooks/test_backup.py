@@ -79,14 +79,16 @@ def _plant_old_backup(lab, s3, code=CLINIC) -> str:
 
 def test_backup_takes_verifies_prunes_copies_to_both_and_sends_nothing_twice(lab, s3, tmp_path):
     old = _plant_old_backup(lab, s3)
-    run, report = _run(lab, s3, tmp_path / "first")
+    run, report = _run(lab, s3, tmp_path / "first", clinic_redis_backup=True)
     assert run.rc == 0, run.output[-5000:]
-    first = report["backup"]
-    assert report["outcome"] == "passed" and report["verified"] is True, report
+    first, snapshot = report["backup"], report["redis_backup"]
+    assert report["outcome"] == "passed" and report["verified"] is True and report["redis_verified"] is True, report
+    assert snapshot.startswith(f"{CLINIC}-redis-") and snapshot.endswith(".rdb"), report
     for target in ("ssh", "s3"):
         done = report["targets"][target]
         assert old in done["pruned"]["removed_far"], done
-        assert done["copied"]["sent"] == [first] and done["copied"]["far_problems"] == [], done
+        # The Redis snapshot goes with the database backup.
+        assert sorted(done["copied"]["sent"]) == sorted([first, snapshot]) and done["copied"]["far_problems"] == [], done
     assert old in report["targets"]["ssh"]["pruned"]["removed_local"]
     assert not (Path(lab.clinic(CLINIC)["backup_dir"]) / old).exists()
     assert (far_dir(lab) / first).exists() and (far_dir(lab) / (first + ".manifest.json")).exists()
@@ -98,7 +100,7 @@ def test_backup_takes_verifies_prunes_copies_to_both_and_sends_nothing_twice(lab
     assert run.rc == 0, run.output[-5000:]
     for target in ("ssh", "s3"):
         copied = report["targets"][target]["copied"]
-        assert copied["sent"] == [report["backup"]] and first in copied["already_there"], copied
+        assert copied["sent"] == [report["backup"]] and {first, snapshot} <= set(copied["already_there"]), copied
         assert copied["far_checked"] >= 1 and copied["far_problems"] == [], copied
     # Nothing new to take: nothing is sent at all.
     run, report = _run(lab, s3, tmp_path / "third", backup_take=False)
