@@ -19,6 +19,8 @@ import subprocess
 from ansible_collections.medops.runbook.plugins.module_utils.backup_manifest import set_parent_death_signal
 from ansible_collections.medops.runbook.plugins.module_utils.copy_target import CopyError, CopyTarget
 
+CHUNK = 1024 * 1024
+
 # Runs at the far end with $1 the partial name, $2 the final name, $3 the expected sha256.
 PUT_SCRIPT = """set -u
 tmp=$1; final=$2; want=$3
@@ -64,9 +66,9 @@ class SshTarget(CopyTarget):
             shlex.quote(self.directory), shlex.quote(self.directory), shlex.quote(script), quoted)
         return self.ssh_argv() + [command]
 
-    def run(self, script, args=(), stdin=None, stdout=subprocess.PIPE, what="ssh"):
+    def run(self, script, args=(), stdin=None, what="ssh"):
         try:
-            proc = subprocess.Popen(self.remote(script, args), stdin=stdin or subprocess.DEVNULL, stdout=stdout,
+            proc = subprocess.Popen(self.remote(script, args), stdin=stdin or subprocess.DEVNULL, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, preexec_fn=set_parent_death_signal)
         except OSError as exc:
             raise CopyError("cannot run ssh (install openssh-client): %s" % exc)
@@ -115,9 +117,17 @@ class SshTarget(CopyTarget):
         return found
 
     def fetch(self, name, handle):
-        rc, _out, err = self.run('cat -- "$1"', [name], stdout=handle, what="fetch %s" % name)
-        if rc != 0:
-            raise CopyError("cannot fetch %s from %s: %s" % (name, self.describe(), err))
+        """Streams the entry into ``handle`` (any object with write()), never whole in memory."""
+        try:
+            proc = subprocess.Popen(self.remote('cat -- "$1"', [name]), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, preexec_fn=set_parent_death_signal)
+        except OSError as exc:
+            raise CopyError("cannot run ssh (install openssh-client): %s" % exc)
+        for chunk in iter(lambda: proc.stdout.read(CHUNK), b""):
+            handle.write(chunk)
+        err = proc.stderr.read()
+        if proc.wait() != 0:
+            raise CopyError("cannot fetch %s from %s: %s" % (name, self.describe(), _tail(err)))
 
     def remove(self, names):
         if names:

@@ -307,8 +307,12 @@ def test_kill_9_of_a_copy_in_flight_leaves_no_final_name_and_the_next_run_comple
         result = run_module("backup_copy", args)
         assert result.get("failed") is not True, result
         assert result["sent"] == [name] and result["far_problems"] == [], result
-    assert hashlib.sha256((far_dir(lab, "big") / name).read_bytes()).hexdigest() == \
-        hashlib.sha256((tmp_path / "backups" / name).read_bytes()).hexdigest()
+    local_sha = hashlib.sha256((tmp_path / "backups" / name).read_bytes()).hexdigest()
+    assert hashlib.sha256((far_dir(lab, "big") / name).read_bytes()).hexdigest() == local_sha
+    # Both far copies come back whole, sha256 checked (the S3 fetch is the restore test's).
+    fetched = run_module("backup_copy", {**ssh, "state": "fetched", "dest": str(tmp_path / "fetched")})
+    assert fetched["changed"] is True and fetched["backup"] == str(tmp_path / "fetched" / name), fetched
+    assert hashlib.sha256((tmp_path / "fetched" / name).read_bytes()).hexdigest() == local_sha
     assert not list(far_dir(lab, "big").glob(".*partial*"))
     assert s3.client().list_multipart_uploads(Bucket=s3.bucket, Prefix="big/").get("Uploads") in (None, [])
     assert f"big/{name}" in s3.keys()
