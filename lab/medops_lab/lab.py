@@ -824,21 +824,12 @@ class Lab:
         if self.data.get("artifacts") and self._artifacts_pid():
             self.artifact_server().stop()
             stopped.append("artifact server")
-        for clinic in self.clinics():
-            if "account" not in clinic:
-                continue
-            hosts.give_tree(Path(clinic["home"]), 0, 0)
+        # The clinics' accounts and the backup host's: each home back to root, then the account.
+        for owner in [c for c in self.clinics() if "account" in c] + [b for b in [self.data.get("backup_host")] if b]:
+            hosts.give_tree(Path(owner["home"]), 0, 0)
             try:
-                if hosts.remove_account(clinic["account"]):
-                    stopped.append(f"account {clinic['account']}")
-            except hosts.HostError as exc:
-                raise LabError(str(exc)) from None
-        backup = self.data.get("backup_host")
-        if backup:
-            hosts.give_tree(Path(backup["home"]), 0, 0)
-            try:
-                if hosts.remove_account(backup["account"]):
-                    stopped.append(f"account {backup['account']}")
+                if hosts.remove_account(owner["account"]):
+                    stopped.append(f"account {owner['account']}")
             except hosts.HostError as exc:
                 raise LabError(str(exc)) from None
         if self.data.get("sudoers_file") and Path(self.data["sudoers_file"]).exists():
