@@ -201,7 +201,8 @@ def test_a_restore_from_the_s3_copy_brings_the_database_back_with_its_row_counts
 
 
 def test_health_check_calls_a_clinic_degraded_when_its_newest_far_copy_is_old(lab, s3, tmp_path):
-    common = {"health_check_backup_max_age_hours": 100000, "health_check_far_copy_target": "s3", **s3_vars(s3),
+    common = {"health_check_hosts": f"clinic_{CLINIC}", "health_check_backup_max_age_hours": 100000,
+              "health_check_far_copy_target": "s3", **s3_vars(s3),
               "backup_s3_prefix": f"{CLINIC}/"}
     run = run_playbook(REPO / "playbooks" / "health_check.yml", inventory=lab.inventory,
                        env={**lab.env, "PWD": str(tmp_path / "fresh")}, extra_vars=common)
