@@ -89,6 +89,7 @@ def test_backup_takes_verifies_prunes_copies_to_both_and_sends_nothing_twice(lab
         assert old in done["pruned"]["removed_far"], done
         # The Redis snapshot goes with the database backup.
         assert sorted(done["copied"]["sent"]) == sorted([first, snapshot]) and done["copied"]["far_problems"] == [], done
+    assert SECRET_KEY not in run.output + json.dumps(report) and ACCESS_KEY not in run.output + json.dumps(report)
     assert old in report["targets"]["ssh"]["pruned"]["removed_local"]
     assert not (Path(lab.clinic(CLINIC)["backup_dir"]) / old).exists()
     assert (far_dir(lab) / first).exists() and (far_dir(lab) / (first + ".manifest.json")).exists()
