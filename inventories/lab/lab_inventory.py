@@ -86,11 +86,26 @@ def host_vars(lab, clinic):
         # would: each host downloads its release, checksum checked. Templated when the deploy runs.
         "deploy_artifact_url": lab["artifacts"]["url"] + "/clinic-service-{{ deploy_version }}.tar.gz",
     }
+    if "backup_host" in lab:
+        hostvars.update(backup_host_vars(lab, clinic))
     if "slots" in clinic:
         hostvars.update(blue_green_vars(lab, clinic))
     if clinic.get("strategy") == "container":
         hostvars.update(container_vars(lab, clinic))
     return hostvars
+
+
+def backup_host_vars(lab, clinic):
+    """The off-host copies' backup host: the lab's backup account, reached with the clinic's own key."""
+    ssh, home = lab["ssh"], clinic["home"]
+    return {
+        "clinic_backup_ssh_host": ssh["host"],
+        "clinic_backup_ssh_port": ssh["port"],
+        "clinic_backup_ssh_user": lab["backup_host"]["account"],
+        "clinic_backup_ssh_key_file": os.path.join(home, ".ssh", "backup_ed25519"),
+        "clinic_backup_ssh_known_hosts_file": os.path.join(home, ".ssh", "known_hosts_backup"),
+        "clinic_backup_ssh_dir": os.path.join(lab["backup_host"]["dir"], clinic["code"]),
+    }
 
 
 def front_vars(lab, clinic):

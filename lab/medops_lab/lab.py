@@ -388,6 +388,11 @@ class Lab:
         ssh = self.state / "ssh"
         data.setdefault("ssh", {"host": LOOPBACK, "port": new_port(), "dir": str(ssh), "host_key": str(ssh / "host_ed25519_key"),
                                 "client_key": str(ssh / "id_ed25519"), "known_hosts": str(ssh / "known_hosts")})
+        backup_home = self.home / "backup-host"
+        # The clinics' off-host copies (playbooks/backup.yml) go to an account of its own on the
+        # lab's sshd, as to a backup host: one directory per clinic, each clinic with its own key.
+        data.setdefault("backup_host", {"account": hosts.account_name(self.digest, "backup"), "home": str(backup_home),
+                                        "dir": str(backup_home / "copies")})
         if "artifacts" not in data:
             port = new_port()
             data["artifacts"] = {"port": port, "url": f"http://{LOOPBACK}:{port}"}
@@ -524,6 +529,35 @@ class Lab:
     def _ensure_accounts(self) -> None:
         for clinic in self.clinics():
             hosts.ensure_account(clinic["account"], Path(clinic["home"]))
+        backup = self.data["backup_host"]
+        hosts.ensure_account(backup["account"], Path(backup["home"]))
+
+    @staticmethod
+    def backup_key(clinic: dict) -> Path:
+        """The clinic account's key to the backup host (the account's own, 0600)."""
+        return Path(clinic["home"]) / ".ssh" / "backup_ed25519"
+
+    @staticmethod
+    def backup_known_hosts(clinic: dict) -> Path:
+        return Path(clinic["home"]) / ".ssh" / "known_hosts_backup"
+
+    def _up_backup_host(self, sshd: hosts.SshServer) -> None:
+        """The backup account's home (0750, its own) accepts every clinic's backup key; each clinic
+        account gets that key and the sshd's host key (strict checking) in its own .ssh."""
+        backup = self.data["backup_host"]
+        user = hosts.account(backup["account"])
+        home = Path(backup["home"])
+        Path(backup["dir"]).mkdir(parents=True, exist_ok=True)
+        keys = []
+        for clinic in self.clinics():
+            owner = hosts.account(clinic["account"])
+            keys.append(hosts.ensure_key(self.backup_key(clinic), f"medops-lab {clinic['code']} backups"))
+            _write_if_changed(self.backup_known_hosts(clinic), sshd.known_hosts_line(), 0o600)
+            for path in (self.backup_key(clinic), self.backup_key(clinic).with_suffix(".pub"), self.backup_known_hosts(clinic)):
+                os.chown(path, owner.pw_uid, owner.pw_gid)
+        hosts.write_authorized_key(home, "\n".join(keys), user)
+        hosts.give_tree(home, user.pw_uid, user.pw_gid)
+        os.chmod(home, 0o750)
 
     def _hand_over(self, clinic: dict) -> None:
         """The clinic's host tree belongs to its account: homes 0750, secrets 0600 (as written)."""
@@ -713,7 +747,8 @@ class Lab:
 
     # -- the clinics as hosts ---------------------------------------------------------------
     def sshd(self) -> hosts.SshServer:
-        return hosts.SshServer(self.data["ssh"], self.state / "run", [c["account"] for c in self.clinics()])
+        users = [c["account"] for c in self.clinics()] + ([self.data["backup_host"]["account"]] if "backup_host" in self.data else [])
+        return hosts.SshServer(self.data["ssh"], self.state / "run", users)
 
     def artifact_server(self) -> ManagedProcess:
         return hosts.artifact_server(Path(self.data["artifacts_dir"]), self.data["artifacts"]["port"], self.state / "run",
@@ -755,6 +790,7 @@ class Lab:
                 hosts.write_authorized_key(Path(clinic["home"]), public, hosts.account(clinic["account"]))
             sshd = self.sshd()
             sshd.prepare()
+            self._up_backup_host(sshd)
         except hosts.HostError as exc:
             raise LabError(str(exc)) from None
         _write_if_changed(Path(ssh["known_hosts"]), sshd.known_hosts_line(), 0o600)
@@ -788,13 +824,12 @@ class Lab:
         if self.data.get("artifacts") and self._artifacts_pid():
             self.artifact_server().stop()
             stopped.append("artifact server")
-        for clinic in self.clinics():
-            if "account" not in clinic:
-                continue
-            hosts.give_tree(Path(clinic["home"]), 0, 0)
+        # The clinics' accounts and the backup host's: each home back to root, then the account.
+        for owner in [c for c in self.clinics() if "account" in c] + [b for b in [self.data.get("backup_host")] if b]:
+            hosts.give_tree(Path(owner["home"]), 0, 0)
             try:
-                if hosts.remove_account(clinic["account"]):
-                    stopped.append(f"account {clinic['account']}")
+                if hosts.remove_account(owner["account"]):
+                    stopped.append(f"account {owner['account']}")
             except hosts.HostError as exc:
                 raise LabError(str(exc)) from None
         if self.data.get("sudoers_file") and Path(self.data["sudoers_file"]).exists():

@@ -20,7 +20,9 @@ author:
 positional: clinic, now
 options:
   _input:
-    description: The probe results, a dict with C(service), C(database), C(redis), C(queues), C(tls), C(process), C(logs) and C(backups) (files found).
+    description:
+      - The probe results, a dict with C(service), C(database), C(redis), C(queues), C(tls), C(process), C(logs),
+        C(backups) (files found) and C(far_copy).
     type: dict
     required: true
   clinic:
@@ -47,6 +49,10 @@ options:
     description: Error lines the service log may hold in its window before it is a problem.
     type: int
     default: 10
+  far_copy_max_age_hours:
+    description: Age after which the newest far copy (C(far_copy), a backup_copy O(state=listed) result) is a problem.
+    type: float
+    default: 26
 """
 
 EXAMPLES = r"""
@@ -66,11 +72,11 @@ from ansible_collections.medops.runbook.plugins.module_utils.health_verdict impo
 
 
 def health_verdict(results, clinic, now, backup_max_age_hours=26, queue_max_waiting=1000, queue_max_failed=100,
-                   log_max_errors=10):
+                   log_max_errors=10, far_copy_max_age_hours=26):
     if not isinstance(results, dict):
         raise AnsibleFilterError("health_verdict expects the dict of probe results, got %s" % type(results).__name__)
     return verdict(results, clinic, float(now), float(backup_max_age_hours), int(queue_max_waiting), int(queue_max_failed),
-                   int(log_max_errors))
+                   int(log_max_errors), float(far_copy_max_age_hours))
 
 
 class FilterModule(object):

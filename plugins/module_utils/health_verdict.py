@@ -6,7 +6,8 @@
 Down: the service cannot serve (no healthy answer, and its database is gone or no endpoint answers
 200). Degraded: it serves, but something it depends on is unwell: a probe failed, the newest backup
 is missing or old, a certificate expires soon, a queue is paused or its waiting or failed jobs pile
-up, its process or port is missing, or its log holds too many error lines in the last hour. A probe
+up, its process or port is missing, the newest
+far copy (off the host) is missing or old, or its log holds too many error lines in the last hour. A probe
 that did not run (switched off) counts as fine.
 """
 
@@ -74,8 +75,22 @@ def newest(backups):
     return max(backups, key=lambda f: f.get("mtime", 0)) if backups else None
 
 
+def far_copy_problems(far_result, max_age_hours):
+    """The newest far copy (backup_copy state=listed) missing or older than ``max_age_hours``."""
+    if not _ran(far_result):
+        return []
+    if far_result.get("failed"):
+        return ["far copy: " + _excerpt(far_result.get("msg", "cannot list the far copies"))]
+    newest = far_result.get("newest") or {}
+    if not newest:
+        return ["far copy: none on %s" % far_result.get("target", "the far end")]
+    if newest.get("age_hours") is not None and newest["age_hours"] > max_age_hours:
+        return ["far copy: newest on %s is %s h old" % (far_result.get("target", "the far end"), newest["age_hours"])]
+    return []
+
+
 def verdict(results, clinic, now, backup_max_age_hours=26, queue_max_waiting=1000, queue_max_failed=100,
-            log_max_errors=10):
+            log_max_errors=10, far_copy_max_age_hours=26):
     """The report of one clinic: ``results`` holds the registered ``service``, ``database``,
     ``redis``, ``queues``, ``tls``, ``process`` and ``logs`` results and the backup ``files`` found."""
     service = results.get("service") or {}
@@ -90,6 +105,7 @@ def verdict(results, clinic, now, backup_max_age_hours=26, queue_max_waiting=100
     problems += queue_problems(results.get("queues"), queue_max_waiting, queue_max_failed)
     problems += process_problems(results.get("process"))
     problems += log_problems(results.get("logs"), log_max_errors)
+    problems += far_copy_problems(results.get("far_copy"), far_copy_max_age_hours)
     if backup is None:
         problems.append("backup: none found")
     elif age > backup_max_age_hours:
@@ -112,5 +128,6 @@ def verdict(results, clinic, now, backup_max_age_hours=26, queue_max_waiting=100
         "process_pids": (results.get("process") or {}).get("pids") or [],
         "log_errors": (results.get("logs") or {}).get("errors") if _ran(results.get("logs")) else None,
         "log_excerpts": (results.get("logs") or {}).get("excerpts") or [],
+        "far_copy_age_hours": ((results.get("far_copy") or {}).get("newest") or {}).get("age_hours"),
         "problems": problems,
     }

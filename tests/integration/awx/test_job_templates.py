@@ -20,9 +20,9 @@ import pytest
 from harness.ansible import REPO
 from harness.awx import load_config, runner_envvars, survey_defaults
 
-# Launch order: rollback goes back from what deploy installed, backup_verify checks the backups
-# that deploy took, maintenance, health_check and incident_report run on the result.
-ORDER = ["playbooks/deploy.yml", "playbooks/rollback.yml", "playbooks/backup_verify.yml",
+# Launch order: rollback goes back from what deploy installed, backup takes and copies off the host,
+# backup_verify checks the backups that deploy and backup took, maintenance, health_check and incident_report run on the result.
+ORDER = ["playbooks/deploy.yml", "playbooks/rollback.yml", "playbooks/backup.yml", "playbooks/backup_verify.yml",
          "playbooks/maintenance.yml", "playbooks/health_check.yml", "playbooks/incident_report.yml"]
 # The job templates launched on their own; the rollout workflow's jobs (run by a workflow, with its
 # survey) are tested in test_slicing.py.
@@ -98,6 +98,7 @@ def test_schedules_point_at_templates():
     schedules = {s["unified_job_template"]: s for s in config["controller_schedules"]}
     assert set(schedules) <= names
     assert "FREQ=DAILY" in schedules["medops backup verify"]["rrule"]
+    assert "FREQ=DAILY" in schedules["medops backup"]["rrule"]
     assert "FREQ=MONTHLY" in schedules["medops maintenance"]["rrule"]
     for schedule in config["controller_schedules"]:
         assert re.fullmatch(r"DTSTART;TZID=[\w/]+:\d{8}T\d{6} RRULE:FREQ=\w+(;[A-Z]+=[\w,]+)*", schedule["rrule"]), schedule

@@ -84,3 +84,20 @@ def test_log_errors_over_the_limit_degrade_and_the_count_is_reported():
     unreadable = verdict(results(logs={"failed": True, "msg": "cannot read x: Permission denied"}), "kin", NOW)
     assert unreadable["problems"] == ["logs: cannot read x: Permission denied"]
     assert verdict(results(logs={"skipped": True}), "kin", NOW)["log_errors"] is None
+
+
+@pytest.mark.parametrize("far_copy, problem", [
+    ({"target": "s3://b/kin/", "newest": {"name": "x", "age_hours": 30.5}}, "far copy: newest on s3://b/kin/ is 30.5 h old"),
+    ({"target": "s3://b/kin/", "newest": {}}, "far copy: none on s3://b/kin/"),
+    ({"failed": True, "msg": "list on s3://b/kin/ failed: refused"}, "far copy: list on s3://b/kin/ failed: refused"),
+])
+def test_an_old_missing_or_unlisted_far_copy_is_degraded(far_copy, problem):
+    report = verdict(results(far_copy=far_copy), "kin", NOW, far_copy_max_age_hours=26)
+    assert report["status"] == "degraded" and report["problems"] == [problem]
+
+
+def test_a_young_far_copy_or_no_far_check_is_healthy():
+    young = {"target": "ssh", "newest": {"name": "x", "age_hours": 2.0}}
+    assert verdict(results(far_copy=young), "kin", NOW)["far_copy_age_hours"] == 2.0
+    assert verdict(results(far_copy=young), "kin", NOW)["status"] == "healthy"
+    assert verdict(results(far_copy={"skipped": True}), "kin", NOW)["status"] == "healthy"
