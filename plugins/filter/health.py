@@ -50,7 +50,7 @@ options:
     type: int
     default: 10
   far_copy_max_age_hours:
-    description: Age after which the newest far copy (C(far_copy), a backup_copy O(state=listed) result) is a problem.
+    description: Age after which the newest far copy (C(far_copy), a backup_copy O(medops.runbook.backup_copy#module:state=listed) result) is a problem.
     type: float
     default: 26
 """
