@@ -318,3 +318,26 @@ def test_kill_9_of_a_copy_in_flight_leaves_no_final_name_and_the_next_run_comple
     assert not list(far_dir(lab, "big").glob(".*partial*"))
     assert s3.client().list_multipart_uploads(Bucket=s3.bucket, Prefix="big/").get("Uploads") in (None, [])
     assert f"big/{name}" in s3.keys()
+
+
+def test_a_deploy_with_clinic_redis_backup_snapshots_redis_and_backup_yml_keeps_it(lab, s3, tmp_path):
+    """Seed 002's BGSAVE before a deploy: the deploy's backup step takes it with the same module and
+    engine as backup.yml, into the same directory, and the next backup.yml copies it off the host."""
+    version = "1.0.0" if lab.version(CLINIC) != "1.0.0" else "1.1.0"
+    run = run_playbook(REPO / "playbooks" / "deploy.yml", "--limit", CLINIC, inventory=lab.inventory, env=lab.env,
+                       extra_vars={"deploy_version": version, "clinic_redis_backup": True})
+    assert run.rc == 0, run.output[-5000:]
+    record = Path(lab.clinic(CLINIC)["app_root"]) / "deployments.jsonl"
+    finished = [json.loads(line) for line in record.read_text().splitlines() if '"finished"' in line][-1]
+    snapshot = Path(finished["redis_backup"])
+    assert finished["outcome"] == "success" and snapshot.name.startswith(f"{CLINIC}-redis-") and snapshot.suffix == ".rdb"
+    assert snapshot.parent == Path(lab.clinic(CLINIC)["backup_dir"]) and snapshot.stat().st_size > 0
+    assert Path(f"{snapshot}.manifest.json").exists()
+
+    run, report = _run(lab, s3, tmp_path / "after-deploy", backup_take=False)
+    assert run.rc == 0, run.output[-5000:]
+    for target in ("ssh", "s3"):
+        copied = report["targets"][target]["copied"]
+        assert snapshot.name in copied["sent"] + copied["already_there"] and copied["far_problems"] == [], copied
+    assert (far_dir(lab) / snapshot.name).exists() and f"{CLINIC}/{snapshot.name}" in s3.keys()
+    assert snapshot.exists(), "the snapshot stays with the database backups"
