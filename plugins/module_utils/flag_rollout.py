@@ -13,6 +13,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import math
 import re
 
 # One sample line of the Prometheus text format: name, optional {labels}, value, optional timestamp.
@@ -89,7 +90,7 @@ def step_error_rate(max_error_rate, metrics=None, error_metric="http_requests_er
             rate = float(value)
         except (TypeError, ValueError):
             rate = 1.0
-        if rate != rate:  # NaN compares false with every threshold
+        if math.isnan(rate):  # NaN compares false with every threshold
             rate = 1.0
         if seen["error_rate"] is None or rate > seen["error_rate"]:
             seen = {"error_rate": rate, "detail": "%s = %s in %s" % (json_path, value, json_url)}
