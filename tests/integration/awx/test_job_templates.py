@@ -16,6 +16,7 @@ from pathlib import Path
 
 import ansible_runner
 import pytest
+import yaml
 
 from harness.ansible import REPO
 from harness.awx import load_config, runner_envvars, survey_defaults
@@ -49,8 +50,12 @@ def missing_modules(playbook: Path) -> list[str]:
     # file maps its names in FilterModule.filters().
     filters = {name for path in (REPO / "plugins" / "filter").glob("*.py")
                for name in re.findall(r'"(\w+)":\s*\w+', path.read_text(encoding="utf-8"))}
-    names = set(re.findall(r"medops\.runbook\.(\w+)", "\n".join(texts))) - roles - filters
-    return sorted(n for n in names if not (REPO / "plugins" / "modules" / f"{n}.py").exists())
+    # module_defaults name action groups (group/medops.runbook.postgresql): meta/runtime.yml must define them.
+    groups = set(yaml.safe_load((REPO / "meta" / "runtime.yml").read_text(encoding="utf-8")).get("action_groups", {}))
+    used_groups = set(re.findall(r"group/medops\.runbook\.(\w+)", "\n".join(texts)))
+    names = set(re.findall(r"medops\.runbook\.(\w+)", "\n".join(texts))) - roles - filters - groups
+    return sorted([n for n in names if not (REPO / "plugins" / "modules" / f"{n}.py").exists()]
+                  + [f"group/{g}" for g in used_groups - groups])
 
 
 # -- the data ------------------------------------------------------------------------------------
