@@ -351,3 +351,39 @@ def test_a_deploy_with_clinic_redis_backup_snapshots_redis_and_backup_yml_keeps_
         assert snapshot.name in copied["sent"] + copied["already_there"] and copied["far_problems"] == [], copied
     assert (far_dir(lab) / snapshot.name).exists() and f"{CLINIC}/{snapshot.name}" in s3.keys()
     assert snapshot.exists(), "the snapshot stays with the database backups"
+
+
+def test_rollback_restores_the_database_from_a_copy_in_s3(lab, s3, tmp_path):
+    """rollback.yml with rollback_backup_from=s3: the named far copy comes back (its sha256 checked),
+    then the release role's restore replaces the database with it and keeps the one it replaced."""
+    import psycopg2
+
+    # A backup of the live release's schema, copied to S3 by backup.yml; then the host loses it.
+    run, report = _run(lab, s3, tmp_path / "backup")
+    assert run.rc == 0 and f"{CLINIC}/{report['backup']}" in s3.keys(), run.output[-4000:]
+    name = report["backup"]
+    local = Path(lab.clinic(CLINIC)["backup_dir"]) / name
+    for path in (local, Path(f"{local}.manifest.json")):
+        path.unlink(missing_ok=True)
+    live = lab.version(CLINIC)
+    kept_before = _kept_databases(lab)
+    run = run_playbook(REPO / "playbooks" / "rollback.yml", "--limit", CLINIC, inventory=lab.inventory, env=lab.env,
+                       extra_vars={"rollback_version": live, "rollback_restore_db": True, "rollback_backup": name,
+                                   "rollback_backup_from": "s3", **s3_vars(s3)})
+    kept = sorted(set(_kept_databases(lab)) - set(kept_before))
+    try:
+        assert run.rc == 0, run.output[-5000:]
+        assert local.exists(), "the far copy was fetched to the clinic's backup directory"
+        manifest = json.loads(Path(f"{local}.manifest.json").read_text())
+        entry = [json.loads(line) for line in (Path(lab.clinic(CLINIC)["app_root"]) / "deployments.jsonl").read_text().splitlines()][-1]
+        assert (entry["kind"], entry["outcome"], entry["database_kept"]) == ("rollback", "success", kept[0]), entry
+        assert f"{CLINIC}: {live} -> {live} | success | database restored from {name}, the replaced one kept as {kept[0]}" in run.flat
+        assert SECRET_KEY not in run.output and ACCESS_KEY not in run.output
+        with psycopg2.connect(**lab.db_params(CLINIC)) as conn, conn.cursor() as cur:
+            for table, count in manifest["tables"].items():
+                schema, _dot, bare = table.partition(".")
+                cur.execute(f'SELECT count(*) FROM "{schema}"."{bare}"')
+                assert cur.fetchone()[0] == count, table
+    finally:
+        for database in kept:
+            _superuser(lab, f'DROP DATABASE "{database}" WITH (FORCE)')
