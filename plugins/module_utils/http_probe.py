@@ -56,10 +56,10 @@ HTTP_CLIENT_MUTUALLY_EXCLUSIVE = [("bearer_token", "url_username")]
 
 
 def http_client_module_kwargs(mutually_exclusive=(), **constraints):
-    """AnsibleModule's keyword arguments (but the spec) for a module with those options: their
-    constraints beside the module's own, and check mode (a probe changes nothing)."""
+    """AnsibleModule's constraint arguments for a module with those options: theirs beside the
+    module's own. Each module says supports_check_mode itself, where a reader looks for it."""
     kwargs = dict(mutually_exclusive=list(mutually_exclusive) + HTTP_CLIENT_MUTUALLY_EXCLUSIVE,
-                  required_by=HTTP_CLIENT_REQUIRED_BY, supports_check_mode=True)
+                  required_by=HTTP_CLIENT_REQUIRED_BY)
     kwargs.update(constraints)
     return kwargs
 

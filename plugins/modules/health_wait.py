@@ -269,7 +269,7 @@ def argument_spec():
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), **http_client_module_kwargs(
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True, **http_client_module_kwargs(
         mutually_exclusive=[("url", "urls")], required_one_of=[("url", "urls")]))
     try:
         endpoints = build_endpoints(module.params)

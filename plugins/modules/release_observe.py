@@ -296,7 +296,7 @@ def make_probe(prober, health, params):
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), **http_client_module_kwargs())
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True, **http_client_module_kwargs())
     params = module.params
     try:
         limits = check_limits(params)

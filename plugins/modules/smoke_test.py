@@ -130,7 +130,7 @@ def argument_spec():
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), **http_client_module_kwargs())
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True, **http_client_module_kwargs())
     params = module.params
     try:
         tests = parse_tests(params["tests"], params["base_url"])
